@@ -1,0 +1,87 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { FST_SESSION_HEADERS_SENT } from './errors.js'
+import type { ResolvedOptions } from './options.js'
+import { kReply, kState, type Session } from './session.js'
+
+export type ParseCookie = (header: string) => Record<string, string | undefined>
+
+/**
+ * Builds the `Set-Cookie` values of one cookie. The attributes are fixed at
+ * registration, so they are written once; only the value, `Max-Age` and (with
+ * `secure: 'auto'`) `Secure` change per response. The string built here is
+ * exactly what is sent, which is what the size accounting measures.
+ */
+export class CookieWriter {
+  readonly name: string
+  readonly #attributes: string
+  readonly #secure: boolean | 'auto'
+
+  constructor (name: string, cookie: ResolvedOptions['cookie']) {
+    this.name = name
+    let attributes = ''
+    if (cookie.domain !== undefined) attributes += `; Domain=${cookie.domain}`
+    attributes += `; Path=${cookie.path}`
+    if (cookie.httpOnly) attributes += '; HttpOnly'
+    if (cookie.partitioned) attributes += '; Partitioned'
+    attributes += `; SameSite=${cookie.sameSite[0]?.toUpperCase()}${cookie.sameSite.slice(1)}`
+    this.#attributes = attributes
+    this.#secure = cookie.secure
+  }
+
+  /** The cookie carrying `value` for `maxAge` seconds. */
+  set (request: FastifyRequest, value: string, maxAge: number): string {
+    return `${this.name}=${value}; Max-Age=${maxAge}${this.#attributes}${this.#isSecure(request) ? '; Secure' : ''}`
+  }
+
+  /** The cookie that tells the browser to drop it: same name, path and domain. */
+  clear (request: FastifyRequest): string {
+    return `${this.name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${this.#attributes}${this.#isSecure(request) ? '; Secure' : ''}`
+  }
+
+  #isSecure (request: FastifyRequest): boolean {
+    return this.#secure === 'auto' ? request.protocol === 'https' : this.#secure
+  }
+}
+
+/** Reads one cookie of the request, with `@fastify/cookie`'s parsed cookies when it has run. */
+export function readCookie (request: FastifyRequest, name: string, parse: ParseCookie): string | undefined {
+  const cookies = request.cookies as Record<string, string | undefined> | null | undefined
+  if (cookies != null) return cookies[name]
+  const header = request.headers.cookie
+  return header === undefined ? undefined : parse(header)[name]
+}
+
+function withoutCookie (header: number | string | string[] | undefined, cookie: string | undefined): string[] {
+  if (header === undefined) return []
+  const list = Array.isArray(header) ? header : [String(header)]
+  return cookie === undefined ? list : list.filter((item) => item !== cookie)
+}
+
+/**
+ * Decides the session's `Set-Cookie` value. An explicit `save()`, `destroy()` or
+ * `regenerate()` also writes it onto the raw response at once, for replies that
+ * bypass `onSend`; `onSend` then hands it to Fastify, which sends it once.
+ */
+export function emitCookie (session: Session, cookie: string, explicit: boolean): void {
+  const state = session[kState]
+  state.setCookie = cookie
+  if (!explicit) return
+  const raw = session[kReply].raw
+  if (raw.headersSent) throw new FST_SESSION_HEADERS_SENT()
+  const others = withoutCookie(raw.getHeader('set-cookie'), state.rawCookie)
+  raw.setHeader('set-cookie', [...others, cookie])
+  state.rawCookie = cookie
+}
+
+/** In `onSend`: moves the session's cookie from the raw response (if an explicit call put it there) to Fastify's headers. */
+export function sendCookie (session: Session, reply: FastifyReply): void {
+  const state = session[kState]
+  if (state.rawCookie !== undefined) {
+    const raw = reply.raw
+    const others = withoutCookie(raw.getHeader('set-cookie'), state.rawCookie)
+    if (others.length === 0) raw.removeHeader('set-cookie')
+    else raw.setHeader('set-cookie', others)
+    state.rawCookie = undefined
+  }
+  if (state.setCookie !== undefined) reply.header('set-cookie', state.setCookie)
+}

@@ -1,0 +1,188 @@
+import { FST_SESSION_INVALID_OPTION, FST_SESSION_SECRET_TOO_SHORT } from './errors.js'
+
+/** Where a route's session lives. */
+export type SessionMode = 'cookie'
+
+/** Attributes of the session cookie. */
+export interface SessionCookieOptions {
+  /** @default '/' */
+  path?: string
+  /** @default undefined (the cookie goes back to the host that set it, and only to it) */
+  domain?: string
+  /** @default true */
+  httpOnly?: boolean
+  /**
+   * `'auto'` marks the cookie `Secure` when the request came over HTTPS
+   * (`request.protocol`, which honours `X-Forwarded-Proto` only under Fastify's `trustProxy`).
+   * @default 'auto'
+   */
+  secure?: boolean | 'auto'
+  /** @default 'lax' */
+  sameSite?: 'lax' | 'strict' | 'none'
+  /** CHIPS: keep the cookie per top-level site. Needs `secure`. @default false */
+  partitioned?: boolean
+}
+
+/** Size accounting of the sealed cookie, in bytes of the whole `Set-Cookie` value (name, value and attributes). */
+export interface SessionCookieSizeOptions {
+  /** At or above this size, each cookie sent logs a `FST_SESSION_COOKIE_NEAR_LIMIT` warning. @default 3584 */
+  warn?: number
+  /** Above this size the save fails with `FST_SESSION_COOKIE_TOO_LARGE` and nothing is sent (RFC 6265's floor). @default 4096 */
+  max?: number
+}
+
+/** Options of `app.register(fastifySessions, options)`. */
+export interface FastifySessionsOptions {
+  /**
+   * At least 32 characters, or a list of them: the first seals, every one
+   * unseals, so a new secret goes first and an old one stays until the
+   * cookies it sealed have expired.
+   * @example process.env.SESSION_SECRET
+   * @example [process.env.SESSION_SECRET, process.env.OLD_SESSION_SECRET]
+   */
+  secret: string | readonly string[]
+  /** The sealed cookie's name. @default 'session' */
+  cookieName?: string
+  /** Where sessions live unless a route says otherwise (`config: { session }`). @default 'cookie' */
+  mode?: SessionMode
+  /** Idle timeout in seconds, enforced on the server; also the cookie's `Max-Age`. @default 86400 (1 day) */
+  maxAge?: number
+  /** Seconds from the session's creation after which it ends, however active. @default 604800 (7 days) */
+  absoluteTimeout?: number
+  /** Re-issue the cookie on every request that has a session, so the idle timeout slides. @default false */
+  rolling?: boolean
+  /** Cookie attributes. */
+  cookie?: SessionCookieOptions
+  /** Cookie size warning and limit. */
+  cookieSize?: SessionCookieSizeOptions
+}
+
+/** The options after validation: complete, normalised and frozen. */
+export interface ResolvedOptions {
+  readonly secrets: readonly string[]
+  readonly cookieName: string
+  readonly mode: SessionMode
+  readonly maxAge: number
+  readonly absoluteTimeout: number
+  readonly rolling: boolean
+  readonly cookie: Readonly<Required<Omit<SessionCookieOptions, 'domain'>> & { domain: string | undefined }>
+  readonly cookieSize: Readonly<Required<SessionCookieSizeOptions>>
+}
+
+const MIN_SECRET_LENGTH = 32
+const DAY = 24 * 60 * 60
+// RFC 6265 section 4.1.1: a cookie name is an RFC 2616 token.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
+// A path is any CHAR but CTLs and ";" (RFC 6265 section 4.1.1); it starts at the root.
+const PATH = /^\/[\x20-\x3A\x3C-\x7E]*$/
+const DOMAIN = /^\.?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
+const MODES: readonly string[] = ['cookie']
+const SAME_SITE: readonly string[] = ['lax', 'strict', 'none']
+
+function fail (option: string, problem: string): never {
+  throw new FST_SESSION_INVALID_OPTION(option, problem)
+}
+
+function isObject (value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+function boolean (option: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback
+  if (typeof value !== 'boolean') fail(option, 'must be true or false')
+  return value
+}
+
+function positiveInteger (option: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) {
+    fail(option, 'must be a whole number greater than 0')
+  }
+  return value
+}
+
+function oneOf<T extends string> (option: string, value: unknown, allowed: readonly string[], fallback: T): T {
+  if (value === undefined) return fallback
+  if (typeof value !== 'string' || !allowed.includes(value)) {
+    fail(option, `must be one of ${allowed.map((a) => `'${a}'`).join(', ')}`)
+  }
+  return value as T
+}
+
+function resolveSecrets (secret: unknown): readonly string[] {
+  const list = typeof secret === 'string' ? [secret] : secret
+  if (!Array.isArray(list) || list.length === 0) {
+    fail('secret', 'is required: a string of at least 32 characters, or a non-empty array of them')
+  }
+  list.forEach((item: unknown, index) => {
+    const where = Array.isArray(secret) ? `secret[${index}]` : 'secret'
+    if (typeof item !== 'string') fail(where, 'must be a string')
+    if (item.length < MIN_SECRET_LENGTH) throw new FST_SESSION_SECRET_TOO_SHORT(where, item.length)
+  })
+  return Object.freeze([...list as string[]])
+}
+
+function resolveCookieName (value: unknown): string {
+  if (value === undefined) return 'session'
+  if (typeof value !== 'string' || !TOKEN.test(value)) {
+    fail('cookieName', 'must be a cookie name: letters, digits and !#$%&\'*+-.^_`|~ only')
+  }
+  return value
+}
+
+function resolveCookie (value: unknown, cookieName: string): ResolvedOptions['cookie'] {
+  if (value !== undefined && !isObject(value)) fail('cookie', 'must be an object')
+  const cookie = value ?? {}
+  const path = cookie['path'] ?? '/'
+  if (typeof path !== 'string' || !PATH.test(path)) fail('cookie.path', 'must start with "/" and hold no ";" or control characters')
+  const domain = cookie['domain']
+  if (domain !== undefined && (typeof domain !== 'string' || !DOMAIN.test(domain))) {
+    fail('cookie.domain', 'must be a host name such as "example.com" (letters, digits, dots and hyphens)')
+  }
+  const secure = cookie['secure'] ?? 'auto'
+  if (secure !== true && secure !== false && secure !== 'auto') fail('cookie.secure', "must be true, false or 'auto'")
+  const sameSite = oneOf<'lax' | 'strict' | 'none'>('cookie.sameSite', cookie['sameSite'], SAME_SITE, 'lax')
+  const partitioned = boolean('cookie.partitioned', cookie['partitioned'], false)
+  if (sameSite === 'none' && secure === false) fail('cookie.sameSite', "'none' needs cookie.secure true or 'auto': browsers drop a SameSite=None cookie that is not Secure")
+  if (partitioned && secure === false) fail('cookie.partitioned', "needs cookie.secure true or 'auto': browsers drop a Partitioned cookie that is not Secure")
+  // RFC 6265bis cookie prefixes: browsers refuse a prefixed cookie that breaks them.
+  if (cookieName.startsWith('__Secure-') || cookieName.startsWith('__Host-')) {
+    if (secure !== true) fail('cookie.secure', `must be true for a cookie named "${cookieName}"`)
+  }
+  if (cookieName.startsWith('__Host-')) {
+    if (path !== '/') fail('cookie.path', `must be "/" for a cookie named "${cookieName}"`)
+    if (domain !== undefined) fail('cookie.domain', `must be left out for a cookie named "${cookieName}"`)
+  }
+  return Object.freeze({
+    path,
+    domain,
+    httpOnly: boolean('cookie.httpOnly', cookie['httpOnly'], true),
+    secure,
+    sameSite,
+    partitioned
+  })
+}
+
+function resolveCookieSize (value: unknown): ResolvedOptions['cookieSize'] {
+  if (value !== undefined && !isObject(value)) fail('cookieSize', 'must be an object')
+  const max = positiveInteger('cookieSize.max', value?.['max'], 4096)
+  const warn = positiveInteger('cookieSize.warn', value?.['warn'], Math.min(3584, max))
+  if (warn > max) fail('cookieSize.warn', `must not be above cookieSize.max (${max})`)
+  return Object.freeze({ warn, max })
+}
+
+/** Validates the plugin options once, at registration, and returns them complete and frozen. */
+export function resolveOptions (options: unknown): ResolvedOptions {
+  if (!isObject(options)) fail('options', 'must be an object with at least a secret')
+  const cookieName = resolveCookieName(options['cookieName'])
+  return Object.freeze({
+    secrets: resolveSecrets(options['secret']),
+    cookieName,
+    mode: oneOf<SessionMode>('mode', options['mode'], MODES, 'cookie'),
+    maxAge: positiveInteger('maxAge', options['maxAge'], DAY),
+    absoluteTimeout: positiveInteger('absoluteTimeout', options['absoluteTimeout'], 7 * DAY),
+    rolling: boolean('rolling', options['rolling'], false),
+    cookie: resolveCookie(options['cookie'], cookieName),
+    cookieSize: resolveCookieSize(options['cookieSize'])
+  })
+}

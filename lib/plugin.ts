@@ -1,0 +1,53 @@
+import fastifyCookie from '@fastify/cookie'
+import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { CookieMode } from './cookie-mode.js'
+import { FST_SESSION_INVALID_OPTION } from './errors.js'
+import { resolveOptions, type FastifySessionsOptions, type SessionMode } from './options.js'
+import { kEngine, type Session } from './session.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The request's session; `null` on routes with `config: { session: false }`. */
+    session: Session
+  }
+  interface FastifyContextConfig {
+    /** This route's session: `'cookie'`, or `false` for none. @default the plugin's `mode` */
+    session?: SessionMode | false
+  }
+}
+
+const ROUTE_MODES: ReadonlyArray<unknown> = [undefined, false, 'cookie']
+
+function checkRouteConfig (route: RouteOptions): void {
+  const mode = route.config?.session
+  if (!ROUTE_MODES.includes(mode)) {
+    throw new FST_SESSION_INVALID_OPTION(`config.session of ${route.method.toString()} ${route.url}`, "must be false or 'cookie'")
+  }
+}
+
+async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOptions): Promise<void> {
+  const options = resolveOptions(rawOptions)
+  if (!fastify.hasDecorator('parseCookie')) await fastify.register(fastifyCookie)
+  const engines = {
+    cookie: new CookieMode(options, (header) => fastify.parseCookie(header))
+  }
+
+  fastify.decorateRequest('session', null as unknown as Session)
+  fastify.addHook('onRoute', checkRouteConfig)
+
+  fastify.addHook('onRequest', async function sessionOnRequest (request: FastifyRequest, reply: FastifyReply) {
+    const mode = request.routeOptions.config.session ?? options.mode
+    if (mode === false) return
+    request.session = engines[mode].start(request, reply)
+  })
+
+  fastify.addHook('onSend', async function sessionOnSend (request: FastifyRequest, _reply: FastifyReply, payload: unknown) {
+    const session = request.session as Session | null
+    if (session !== null) await session[kEngine].commit(session)
+    return payload
+  })
+}
+
+/** The plugin: `app.register(fastifySessions, { secret })`. */
+export const fastifySessions = fp(plugin, { fastify: '5.x', name: 'fastify-sessions' })

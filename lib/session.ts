@@ -1,0 +1,234 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { fromJson, toJson, type Json } from './codec.js'
+import type { SessionMode } from './options.js'
+
+/**
+ * The shape of every session, extended by declaration merging:
+ *
+ * @example
+ * declare module 'fastify-sessions' {
+ *   interface SessionData { user: { id: string, name: string }, visits: number }
+ * }
+ */
+export interface SessionData {}
+
+/** The keys a session accepts: those of `SessionData`, or any string while it declares none. */
+export type SessionKey = keyof SessionData extends never ? string : Extract<keyof SessionData, string>
+
+/** The value stored under a key: its `SessionData` type, or `unknown` while it declares none. */
+export type SessionValue<K extends string> = K extends keyof SessionData ? SessionData[K] : unknown
+
+export const kState = Symbol('fastify-sessions.state')
+export const kEngine = Symbol('fastify-sessions.engine')
+export const kRequest = Symbol('fastify-sessions.request')
+export const kReply = Symbol('fastify-sessions.reply')
+
+/** A session's state, shared between the `Session` and the mode that stores it. */
+export interface SessionState {
+  /** Live values, as `set()` received them or as decoded. */
+  data: Record<string, unknown>
+  /** The JSON form of each value, what the mode stores. */
+  json: Record<string, Json>
+  /** When the session was first stored (ms), 0 until then. */
+  created: number
+  /** Whether the request brought no valid session. */
+  isNew: boolean
+  /** Whether the stored state has been read (cookie mode decodes on first use). */
+  loaded: boolean
+  /** Whether data changed since the session was read or saved. */
+  changed: boolean
+  /** Whether `touch()` asked for the cookie to be re-issued. */
+  touched: boolean
+  /** The cookie value the state was read from: a sealed token, or a signed id. */
+  source: string | undefined
+  /** The `Set-Cookie` value this response carries for the session, once decided. */
+  setCookie: string | undefined
+  /** The `Set-Cookie` value written straight onto the raw response by an explicit call. */
+  rawCookie: string | undefined
+}
+
+/** What each mode implements; the `Session` delegates storage to it. */
+export interface SessionEngine {
+  readonly mode: SessionMode
+  /** Reads the stored state into a session that has not been read yet. */
+  decode (session: Session): void
+  load (session: Session): Promise<void>
+  save (session: Session): Promise<void>
+  destroy (session: Session): Promise<void>
+  regenerate (session: Session, keep: readonly string[] | undefined): Promise<void>
+  /** Runs in `onSend`: stores what changed and sets the cookie header. */
+  commit (session: Session): Promise<void> | void
+}
+
+export function emptyState (source: string | undefined): SessionState {
+  return {
+    data: Object.create(null),
+    json: Object.create(null),
+    created: 0,
+    isNew: true,
+    loaded: false,
+    changed: false,
+    touched: false,
+    source,
+    setCookie: undefined,
+    rawCookie: undefined
+  }
+}
+
+/** Empties a state's data, as for a request that brought no session. */
+export function resetState (state: SessionState): void {
+  state.data = Object.create(null)
+  state.json = Object.create(null)
+  state.created = 0
+  state.isNew = true
+  state.changed = false
+  state.touched = false
+}
+
+/** Keeps only the listed keys (all when `keep` is undefined) and marks the state changed: what `regenerate()` carries over. */
+export function keepOnly (state: SessionState, keep: readonly string[] | undefined): void {
+  if (keep !== undefined) {
+    for (const key of Object.keys(state.data)) {
+      if (!keep.includes(key)) {
+        delete state.data[key]
+        delete state.json[key]
+      }
+    }
+  }
+  state.created = 0
+  state.changed = true
+}
+
+/** Fills a state's data from stored JSON forms. */
+export function restoreData (state: SessionState, json: Record<string, Json>): void {
+  const data: Record<string, unknown> = Object.create(null)
+  const copy: Record<string, Json> = Object.create(null)
+  for (const key of Object.keys(json)) {
+    const value = json[key] as Json
+    copy[key] = value
+    data[key] = fromJson(value)
+  }
+  state.data = data
+  state.json = copy
+}
+
+/** `request.session`: one request's view of its session. */
+export class Session {
+  readonly [kEngine]: SessionEngine
+  readonly [kRequest]: FastifyRequest
+  readonly [kReply]: FastifyReply
+  readonly [kState]: SessionState
+
+  constructor (engine: SessionEngine, request: FastifyRequest, reply: FastifyReply, state: SessionState) {
+    this[kEngine] = engine
+    this[kRequest] = request
+    this[kReply] = reply
+    this[kState] = state
+  }
+
+  /** Where this session lives: `'cookie'` or `'archive'`. */
+  get mode (): SessionMode {
+    return this[kEngine].mode
+  }
+
+  /** Whether the request came without a valid session. */
+  get isNew (): boolean {
+    return this.#read().isNew
+  }
+
+  /** Whether data changed since the session was read or last saved. */
+  get changed (): boolean {
+    return this[kState].changed
+  }
+
+  /** The value under `key`, or `undefined`. Mutating it in place is not saved: `set()` it again. */
+  get<K extends SessionKey> (key: K): SessionValue<K> | undefined {
+    return this.#read().data[key] as SessionValue<K> | undefined
+  }
+
+  /**
+   * Stores `value` under `key`. The value is checked and copied here: one that
+   * cannot be stored throws `FST_SESSION_UNSERIALIZABLE` naming the key.
+   * Setting `undefined` deletes the key.
+   */
+  set<K extends SessionKey> (key: K, value: SessionValue<K>): void {
+    if (value === undefined) {
+      this.delete(key)
+      return
+    }
+    const json = toJson(value, key)
+    const state = this.#read()
+    state.json[key] = json
+    state.data[key] = value
+    state.changed = true
+  }
+
+  /** Removes `key`. */
+  delete (key: SessionKey): void {
+    const state = this.#read()
+    if (!(key in state.data)) return
+    delete state.data[key]
+    delete state.json[key]
+    state.changed = true
+  }
+
+  /** Whether `key` holds a value. */
+  has (key: SessionKey): boolean {
+    return key in this.#read().data
+  }
+
+  /** Adds a flash message under `key`, read once by `flashes(key)`. */
+  flash (value: unknown, key = '_flash'): void {
+    const current = this.#read().data[key]
+    this.set(key as SessionKey, (Array.isArray(current) ? [...current, value] : [value]) as SessionValue<SessionKey>)
+  }
+
+  /** Returns the flash messages under `key` and removes them. */
+  flashes<T = string> (key = '_flash'): T[] {
+    const current = this.#read().data[key]
+    if (current === undefined) return []
+    this.delete(key as SessionKey)
+    return (Array.isArray(current) ? current : [current]) as T[]
+  }
+
+  /** Asks for the session to be stored and its cookie re-issued, so its idle timeout starts over. */
+  touch (): void {
+    this.#read().touched = true
+  }
+
+  /**
+   * Stores the session and sets its cookie now, also on the raw response.
+   * Replies that bypass `onSend` (`reply.hijack()`, server-sent events) call it
+   * before writing the first byte.
+   */
+  save (): Promise<void> {
+    this.#read()
+    return this[kEngine].save(this)
+  }
+
+  /** Reads the stored session again, dropping unsaved changes. */
+  load (): Promise<void> {
+    return this[kEngine].load(this)
+  }
+
+  /** Ends the session: its data is gone and the cookie is cleared. */
+  destroy (): Promise<void> {
+    this.#read()
+    return this[kEngine].destroy(this)
+  }
+
+  /**
+   * Starts a fresh session (a new id in archive mode, a new creation time in
+   * both) carrying over all data, or only the listed keys. Call it on login.
+   */
+  regenerate (keep?: readonly SessionKey[]): Promise<void> {
+    this.#read()
+    return this[kEngine].regenerate(this, keep)
+  }
+
+  #read (): SessionState {
+    const state = this[kState]
+    if (!state.loaded) this[kEngine].decode(this)
+    return state
+  }
+}
