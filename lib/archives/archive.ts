@@ -1,0 +1,29 @@
+/**
+ * Where archive-mode sessions live: a store of *domains* (one per session id)
+ * holding *keys*, each a string. The plugin keeps a session under one key,
+ * `session`, whose value is the session's JSON text.
+ *
+ * Anything that implements the six methods can be passed as the `archive`
+ * option; `fastify-sessions/testing` holds the conformance suite that every
+ * archive in this package passes, for checking your own.
+ *
+ * Rules every archive keeps:
+ * - `domain` and `key` are opaque strings chosen by the plugin: a session id
+ *   (URL-safe base64, validated before it gets here) and a short key name.
+ * - A value is stored and returned exactly as given.
+ * - `ttlMs`, when given, is how long the key lives from this `set`; a key past
+ *   its time is never returned again (`get` gives `undefined`, `has` false).
+ * - A domain exists while it holds at least one key.
+ * - Errors are thrown (rejected), never swallowed: the plugin answers 503 with
+ *   `FST_SESSION_ARCHIVE_*` and sends no cookie for state that was not stored.
+ */
+export interface Archive {
+  get (domain: string, key: string): Promise<string | undefined>
+  set (domain: string, key: string, value: string, ttlMs?: number): Promise<void>
+  has (domain: string, key: string): Promise<boolean>
+  remove (domain: string, key: string): Promise<void>
+  hasDomain (domain: string): Promise<boolean>
+  removeDomain (domain: string): Promise<void>
+  /** Optional: called once by `app.close()`; an archive closes only what it created. */
+  close?(): Promise<void>
+}
