@@ -34,3 +34,38 @@ export const FST_SESSION_HEADERS_SENT = createError(
   'fastify-sessions: the response headers were already sent; call `await request.session.save()` before writing the first byte',
   500
 )
+
+/** The archive could not be reached or failed; the request gets a 503 and no cookie. */
+export const FST_SESSION_ARCHIVE_UNAVAILABLE = createError<[problem: string]>(
+  'FST_SESSION_ARCHIVE_UNAVAILABLE',
+  'fastify-sessions: the session archive is unavailable: %s',
+  503
+)
+
+/** The file archive's disk is full (ENOSPC, EDQUOT). */
+export const FST_SESSION_ARCHIVE_FULL = createError<[path: string]>(
+  'FST_SESSION_ARCHIVE_FULL',
+  'fastify-sessions: no space left to store sessions under %s; free disk space or move the archive\'s dir',
+  503
+)
+
+/** The file archive may not read or write its directory (EACCES, EPERM, EROFS). */
+export const FST_SESSION_ARCHIVE_DENIED = createError<[path: string]>(
+  'FST_SESSION_ARCHIVE_DENIED',
+  'fastify-sessions: permission denied for %s; give the server\'s user read and write access to the archive\'s dir',
+  503
+)
+
+/** Any other input/output failure of the file archive. */
+export const FST_SESSION_ARCHIVE_IO = createError<[path: string, problem: string]>(
+  'FST_SESSION_ARCHIVE_IO',
+  'fastify-sessions: input/output error on %s: %s',
+  503
+)
+
+/** A domain or key name that is not safe to use as a path or store key. */
+export const FST_SESSION_ARCHIVE_INVALID_NAME = createError<[kind: string, name: string]>(
+  'FST_SESSION_ARCHIVE_INVALID_NAME',
+  'fastify-sessions: %s "%s" is not a valid archive name (letters, digits, "-" and "_" only)',
+  500
+)
