@@ -1,7 +1,8 @@
+import type { Archive } from './archives/archive.js'
 import { FST_SESSION_INVALID_OPTION, FST_SESSION_SECRET_TOO_SHORT } from './errors.js'
 
-/** Where a route's session lives. */
-export type SessionMode = 'cookie'
+/** Where a route's session lives: sealed in a cookie, or in the archive behind a signed id. */
+export type SessionMode = 'cookie' | 'archive'
 
 /** Attributes of the session cookie. */
 export interface SessionCookieOptions {
@@ -41,10 +42,18 @@ export interface FastifySessionsOptions {
    * @example [process.env.SESSION_SECRET, process.env.OLD_SESSION_SECRET]
    */
   secret: string | readonly string[]
-  /** The sealed cookie's name. @default 'session' */
+  /** The sealed cookie's name (cookie mode). @default 'session' */
   cookieName?: string
+  /** The id cookie's name (archive mode). @default 'session-id' */
+  idCookieName?: string
   /** Where sessions live unless a route says otherwise (`config: { session }`). @default 'cookie' */
   mode?: SessionMode
+  /**
+   * Where archive-mode sessions are stored: any object implementing `Archive`.
+   * @default new FileArchive() (`.gen/sessions` under the working directory), created on first use
+   * @example new MemoryArchive({ maxSessions: 50_000 })
+   */
+  archive?: Archive
   /** Idle timeout in seconds, enforced on the server; also the cookie's `Max-Age`. @default 86400 (1 day) */
   maxAge?: number
   /** Seconds from the session's creation after which it ends, however active. @default 604800 (7 days) */
@@ -61,7 +70,9 @@ export interface FastifySessionsOptions {
 export interface ResolvedOptions {
   readonly secrets: readonly string[]
   readonly cookieName: string
+  readonly idCookieName: string
   readonly mode: SessionMode
+  readonly archive: Archive | undefined
   readonly maxAge: number
   readonly absoluteTimeout: number
   readonly rolling: boolean
@@ -76,7 +87,8 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 // A path is any CHAR but CTLs and ";" (RFC 6265 section 4.1.1); it starts at the root.
 const PATH = /^\/[\x20-\x3A\x3C-\x7E]*$/
 const DOMAIN = /^\.?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
-const MODES: readonly string[] = ['cookie']
+const MODES: readonly string[] = ['cookie', 'archive']
+const ARCHIVE_METHODS = ['get', 'set', 'has', 'remove', 'hasDomain', 'removeDomain'] as const
 const SAME_SITE: readonly string[] = ['lax', 'strict', 'none']
 
 function fail (option: string, problem: string): never {
@@ -122,15 +134,24 @@ function resolveSecrets (secret: unknown): readonly string[] {
   return Object.freeze([...list as string[]])
 }
 
-function resolveCookieName (value: unknown): string {
-  if (value === undefined) return 'session'
+function resolveCookieName (option: string, value: unknown, fallback: string): string {
+  if (value === undefined) return fallback
   if (typeof value !== 'string' || !TOKEN.test(value)) {
-    fail('cookieName', 'must be a cookie name: letters, digits and !#$%&\'*+-.^_`|~ only')
+    fail(option, 'must be a cookie name: letters, digits and !#$%&\'*+-.^_`|~ only')
   }
   return value
 }
 
-function resolveCookie (value: unknown, cookieName: string): ResolvedOptions['cookie'] {
+function resolveArchive (value: unknown): Archive | undefined {
+  if (value === undefined) return undefined
+  const archive = value as Record<string, unknown> | null
+  if (typeof archive !== 'object' || archive === null || ARCHIVE_METHODS.some((name) => typeof archive[name] !== 'function')) {
+    fail('archive', `must implement the Archive contract: ${ARCHIVE_METHODS.join(', ')}`)
+  }
+  return value as Archive
+}
+
+function resolveCookie (value: unknown, cookieNames: readonly string[]): ResolvedOptions['cookie'] {
   if (value !== undefined && !isObject(value)) fail('cookie', 'must be an object')
   const cookie = value ?? {}
   const path = cookie['path'] ?? '/'
@@ -146,12 +167,14 @@ function resolveCookie (value: unknown, cookieName: string): ResolvedOptions['co
   if (sameSite === 'none' && secure === false) fail('cookie.sameSite', "'none' needs cookie.secure true or 'auto': browsers drop a SameSite=None cookie that is not Secure")
   if (partitioned && secure === false) fail('cookie.partitioned', "needs cookie.secure true or 'auto': browsers drop a Partitioned cookie that is not Secure")
   // RFC 6265bis cookie prefixes: browsers refuse a prefixed cookie that breaks them.
-  if (cookieName.startsWith('__Secure-') || cookieName.startsWith('__Host-')) {
-    if (secure !== true) fail('cookie.secure', `must be true for a cookie named "${cookieName}"`)
-  }
-  if (cookieName.startsWith('__Host-')) {
-    if (path !== '/') fail('cookie.path', `must be "/" for a cookie named "${cookieName}"`)
-    if (domain !== undefined) fail('cookie.domain', `must be left out for a cookie named "${cookieName}"`)
+  for (const cookieName of cookieNames) {
+    if (cookieName.startsWith('__Secure-') || cookieName.startsWith('__Host-')) {
+      if (secure !== true) fail('cookie.secure', `must be true for a cookie named "${cookieName}"`)
+    }
+    if (cookieName.startsWith('__Host-')) {
+      if (path !== '/') fail('cookie.path', `must be "/" for a cookie named "${cookieName}"`)
+      if (domain !== undefined) fail('cookie.domain', `must be left out for a cookie named "${cookieName}"`)
+    }
   }
   return Object.freeze({
     path,
@@ -174,15 +197,19 @@ function resolveCookieSize (value: unknown): ResolvedOptions['cookieSize'] {
 /** Validates the plugin options once, at registration, and returns them complete and frozen. */
 export function resolveOptions (options: unknown): ResolvedOptions {
   if (!isObject(options)) fail('options', 'must be an object with at least a secret')
-  const cookieName = resolveCookieName(options['cookieName'])
+  const cookieName = resolveCookieName('cookieName', options['cookieName'], 'session')
+  const idCookieName = resolveCookieName('idCookieName', options['idCookieName'], 'session-id')
+  if (idCookieName === cookieName) fail('idCookieName', `must differ from cookieName ("${cookieName}"): each mode has its own cookie`)
   return Object.freeze({
     secrets: resolveSecrets(options['secret']),
     cookieName,
+    idCookieName,
     mode: oneOf<SessionMode>('mode', options['mode'], MODES, 'cookie'),
+    archive: resolveArchive(options['archive']),
     maxAge: positiveInteger('maxAge', options['maxAge'], DAY),
     absoluteTimeout: positiveInteger('absoluteTimeout', options['absoluteTimeout'], 7 * DAY),
     rolling: boolean('rolling', options['rolling'], false),
-    cookie: resolveCookie(options['cookie'], cookieName),
+    cookie: resolveCookie(options['cookie'], [cookieName, idCookieName]),
     cookieSize: resolveCookieSize(options['cookieSize'])
   })
 }

@@ -1,6 +1,8 @@
 import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import { ArchiveMode } from './archive-mode.js'
+import { FileArchive } from './archives/file.js'
 import { CookieMode } from './cookie-mode.js'
 import { FST_SESSION_INVALID_OPTION } from './errors.js'
 import { resolveOptions, type FastifySessionsOptions, type SessionMode } from './options.js'
@@ -12,26 +14,29 @@ declare module 'fastify' {
     session: Session
   }
   interface FastifyContextConfig {
-    /** This route's session: `'cookie'`, or `false` for none. @default the plugin's `mode` */
+    /** This route's session: `'cookie'`, `'archive'`, or `false` for none. @default the plugin's `mode` */
     session?: SessionMode | false
   }
 }
 
-const ROUTE_MODES: ReadonlyArray<unknown> = [undefined, false, 'cookie']
+const ROUTE_MODES: ReadonlyArray<unknown> = [undefined, false, 'cookie', 'archive']
 
 function checkRouteConfig (route: RouteOptions): void {
   const mode = route.config?.session
   if (!ROUTE_MODES.includes(mode)) {
-    throw new FST_SESSION_INVALID_OPTION(`config.session of ${route.method.toString()} ${route.url}`, "must be false or 'cookie'")
+    throw new FST_SESSION_INVALID_OPTION(`config.session of ${route.method.toString()} ${route.url}`, "must be false, 'cookie' or 'archive'")
   }
 }
 
 async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
   if (!fastify.hasDecorator('parseCookie')) await fastify.register(fastifyCookie)
-  const engines = {
-    cookie: new CookieMode(options, (header) => fastify.parseCookie(header))
-  }
+  const parse = (header: string): Record<string, string | undefined> => fastify.parseCookie(header)
+  const cookieMode = new CookieMode(options, parse)
+  // The archive is made on first use: an app whose routes all use cookies
+  // never creates the default file archive's directory.
+  let archiveMode: ArchiveMode | undefined
+  const archive = (): ArchiveMode => (archiveMode ??= new ArchiveMode(options, options.archive ?? new FileArchive(), parse))
 
   fastify.decorateRequest('session', null as unknown as Session)
   fastify.addHook('onRoute', checkRouteConfig)
@@ -39,13 +44,17 @@ async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOpti
   fastify.addHook('onRequest', async function sessionOnRequest (request: FastifyRequest, reply: FastifyReply) {
     const mode = request.routeOptions.config.session ?? options.mode
     if (mode === false) return
-    request.session = engines[mode].start(request, reply)
+    request.session = mode === 'cookie' ? cookieMode.start(request, reply) : await archive().start(request, reply)
   })
 
   fastify.addHook('onSend', async function sessionOnSend (request: FastifyRequest, _reply: FastifyReply, payload: unknown) {
     const session = request.session as Session | null
     if (session !== null) await session[kEngine].commit(session)
     return payload
+  })
+
+  fastify.addHook('onClose', async function sessionOnClose () {
+    await archiveMode?.close()
   })
 }
 

@@ -45,6 +45,12 @@ export interface SessionState {
   setCookie: string | undefined
   /** The `Set-Cookie` value written straight onto the raw response by an explicit call. */
   rawCookie: string | undefined
+  /** Archive mode: the session's id (a fresh one until the session is stored). */
+  id: string | undefined
+  /** Archive mode: the id whose domain `regenerate()` retires when the session is next stored. */
+  replaced: string | undefined
+  /** Archive mode: the keys set or deleted since the session was read, merged into the stored state on save. */
+  dirty: Set<string> | undefined
 }
 
 /** What each mode implements; the `Session` delegates storage to it. */
@@ -71,7 +77,10 @@ export function emptyState (source: string | undefined): SessionState {
     touched: false,
     source,
     setCookie: undefined,
-    rawCookie: undefined
+    rawCookie: undefined,
+    id: undefined,
+    replaced: undefined,
+    dirty: undefined
   }
 }
 
@@ -83,6 +92,7 @@ export function resetState (state: SessionState): void {
   state.isNew = true
   state.changed = false
   state.touched = false
+  state.dirty?.clear()
 }
 
 /** Keeps only the listed keys (all when `keep` is undefined) and marks the state changed: what `regenerate()` carries over. */
@@ -92,6 +102,7 @@ export function keepOnly (state: SessionState, keep: readonly string[] | undefin
       if (!keep.includes(key)) {
         delete state.data[key]
         delete state.json[key]
+        state.dirty?.add(key)
       }
     }
   }
@@ -131,6 +142,11 @@ export class Session {
     return this[kEngine].mode
   }
 
+  /** The session id in archive mode; `undefined` in cookie mode, where the cookie is the session. */
+  get id (): string | undefined {
+    return this[kState].id
+  }
+
   /** Whether the request came without a valid session. */
   get isNew (): boolean {
     return this.#read().isNew
@@ -161,6 +177,7 @@ export class Session {
     state.json[key] = json
     state.data[key] = value
     state.changed = true
+    state.dirty?.add(key)
   }
 
   /** Removes `key`. */
@@ -170,6 +187,7 @@ export class Session {
     delete state.data[key]
     delete state.json[key]
     state.changed = true
+    state.dirty?.add(key)
   }
 
   /** Whether `key` holds a value. */

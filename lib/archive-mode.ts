@@ -1,0 +1,250 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import type { Archive } from './archives/archive.js'
+import type { Json } from './codec.js'
+import { CookieWriter, emitCookie, readCookie, sendCookie, type ParseCookie } from './cookie-header.js'
+import { FST_SESSION_ARCHIVE_UNAVAILABLE } from './errors.js'
+import type { ResolvedOptions } from './options.js'
+import { createSessionId, IdSigner } from './session-id.js'
+import {
+  emptyState, keepOnly, kReply, kRequest, kState, resetState, restoreData, Session,
+  type SessionEngine, type SessionState
+} from './session.js'
+
+/** The archive key a session is stored under: `<dir>/<id>/session.json` for the file archive. */
+export const SESSION_KEY = 'session'
+
+/** A stored session: creation time, last save (both ms) and the data. */
+interface StoredSession {
+  c: number
+  t: number
+  d: Record<string, Json>
+}
+
+function parseStored (text: string): StoredSession | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (typeof value !== 'object' || value === null) return undefined
+  const { c, t, d } = value as Record<string, unknown>
+  if (!Number.isSafeInteger(c) || !Number.isSafeInteger(t) || typeof d !== 'object' || d === null || Array.isArray(d)) return undefined
+  return value as StoredSession
+}
+
+/** Runs work on one domain at a time, in order; an idle domain leaves nothing behind. */
+class DomainLocks {
+  readonly #tails = new Map<string, Promise<unknown>>()
+
+  run<T> (domain: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#tails.get(domain)
+    const result = previous === undefined ? work() : previous.then(work, work)
+    const tail = result.catch(() => {}).then(() => {
+      if (this.#tails.get(domain) === tail) this.#tails.delete(domain)
+    })
+    this.#tails.set(domain, tail)
+    return result
+  }
+}
+
+function isArchiveError (error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code
+  return typeof code === 'string' && code.startsWith('FST_SESSION_ARCHIVE_')
+}
+
+/** Archive errors keep their own code; anything else an archive throws becomes `FST_SESSION_ARCHIVE_UNAVAILABLE`. */
+function archiveFailure (error: unknown): Error {
+  if (isArchiveError(error)) return error as Error
+  const failure = new FST_SESSION_ARCHIVE_UNAVAILABLE(error instanceof Error ? error.message : String(error))
+  failure.cause = error
+  return failure
+}
+
+/**
+ * Archive mode: the cookie carries a signed random id, the state lives in an
+ * `Archive` under that id. Sessions are read in `onRequest` and stored in
+ * `onSend` only when something changed, so anonymous traffic stores nothing.
+ *
+ * Within this process, saves and destroys of one session run one at a time,
+ * and a save merges the keys this request changed into the state stored now:
+ * two requests changing different keys both keep their change, and a session
+ * destroyed meanwhile stays destroyed.
+ */
+export class ArchiveMode implements SessionEngine {
+  readonly mode = 'archive' as const
+  readonly #options: ResolvedOptions
+  readonly #archive: Archive
+  readonly #ids: IdSigner
+  readonly #cookie: CookieWriter
+  readonly #parse: ParseCookie
+  readonly #locks = new DomainLocks()
+
+  constructor (options: ResolvedOptions, archive: Archive, parse: ParseCookie) {
+    this.#options = options
+    this.#archive = archive
+    this.#ids = new IdSigner(options.secrets)
+    this.#cookie = new CookieWriter(options.idCookieName, options.cookie)
+    this.#parse = parse
+  }
+
+  async start (request: FastifyRequest, reply: FastifyReply): Promise<Session> {
+    const state = emptyState(undefined)
+    state.loaded = true
+    state.dirty = new Set()
+    const session = new Session(this, request, reply, state)
+    const value = readCookie(request, this.#cookie.name, this.#parse)
+    if (value !== undefined && value !== '') {
+      const verified = this.#ids.verify(value)
+      if (verified === undefined) {
+        this.#reject(session, 'the id cookie is not one this server signed')
+      } else {
+        await this.#read(session, verified.id)
+        // Signed with an older secret: sign it again with the current one.
+        if (!state.isNew && verified.secretIndex !== 0) state.touched = true
+      }
+    }
+    state.id ??= createSessionId()
+    return session
+  }
+
+  decode (): void {
+    // Read in `onRequest`: an archive session is always loaded.
+  }
+
+  async #read (session: Session, id: string): Promise<void> {
+    let text: string | undefined
+    try {
+      text = await this.#archive.get(id, SESSION_KEY)
+    } catch (error) {
+      throw archiveFailure(error)
+    }
+    if (text === undefined) return this.#reject(session, 'no session is stored under this id')
+    const stored = parseStored(text)
+    if (stored === undefined) return this.#reject(session, 'the stored session is not readable')
+    const now = Date.now()
+    if (now - stored.t >= this.#options.maxAge * 1000) return this.#reject(session, 'idle timeout')
+    if (now - stored.c >= this.#options.absoluteTimeout * 1000) return this.#reject(session, 'absolute timeout')
+    const state = session[kState]
+    restoreData(state, stored.d)
+    state.created = stored.c
+    state.isNew = false
+    state.id = id
+    state.source = id
+  }
+
+  #reject (session: Session, reason: string): void {
+    session[kRequest].log.debug({ code: 'FST_SESSION_ID_REJECTED', reason },
+      'fastify-sessions: the session id was not accepted; starting a fresh session')
+  }
+
+  async load (session: Session): Promise<void> {
+    const state = session[kState]
+    const id = state.source
+    resetState(state)
+    state.source = undefined
+    state.replaced = undefined
+    state.id = undefined
+    if (id !== undefined) await this.#read(session, id)
+    state.id ??= createSessionId()
+  }
+
+  async save (session: Session): Promise<void> {
+    await this.#store(session, true)
+  }
+
+  async destroy (session: Session): Promise<void> {
+    const state = session[kState]
+    const ids = [state.source, state.replaced].filter((id) => id !== undefined)
+    await Promise.all(ids.map((id) => this.#removeDomain(id)))
+    resetState(state)
+    state.source = undefined
+    state.replaced = undefined
+    state.id = createSessionId()
+    emitCookie(session, this.#cookie.clear(session[kRequest]), true)
+  }
+
+  async regenerate (session: Session, keep: readonly string[] | undefined): Promise<void> {
+    const state = session[kState]
+    keepOnly(state, keep)
+    // The old domain goes when the new one is stored, in the same save.
+    state.replaced ??= state.source
+    state.source = undefined
+    state.id = createSessionId()
+  }
+
+  async commit (session: Session): Promise<void> {
+    const state = session[kState]
+    if (state.changed || state.touched || state.replaced !== undefined || (this.#options.rolling && !state.isNew)) {
+      await this.#store(session, false)
+    }
+    sendCookie(session, session[kReply])
+  }
+
+  async #store (session: Session, explicit: boolean): Promise<void> {
+    const state = session[kState]
+    const id = state.id as string
+    const now = Date.now()
+    if (state.created === 0) state.created = now
+    const ttl = Math.min(this.#options.maxAge * 1000, state.created + this.#options.absoluteTimeout * 1000 - now)
+    let stored: boolean
+    try {
+      stored = await this.#locks.run(id, () => this.#write(state, id, now, ttl))
+      if (state.replaced !== undefined) {
+        await this.#removeDomain(state.replaced)
+        state.replaced = undefined
+      }
+    } catch (error) {
+      // No cookie for state that was not stored; the error answers the request.
+      state.changed = false
+      state.touched = false
+      state.setCookie = undefined
+      throw archiveFailure(error)
+    }
+    state.changed = false
+    state.touched = false
+    state.dirty?.clear()
+    if (!stored) {
+      session[kRequest].log.debug({ code: 'FST_SESSION_DESTROYED_MEANWHILE' },
+        'fastify-sessions: the session was destroyed by another request; its changes were dropped')
+      resetState(state)
+      state.source = undefined
+      emitCookie(session, this.#cookie.clear(session[kRequest]), explicit)
+      return
+    }
+    state.source = id
+    emitCookie(session, this.#cookie.set(session[kRequest], this.#ids.sign(id), Math.ceil(ttl / 1000)), explicit)
+  }
+
+  /** Writes the session under `id`; false when the session it was read from is gone. */
+  async #write (state: SessionState, id: string, now: number, ttl: number): Promise<boolean> {
+    let data = state.json
+    if (state.source === id) {
+      // The session existed when this request read it: merge this request's
+      // changes into what is stored now, which other requests may have changed.
+      const current = await this.#archive.get(id, SESSION_KEY)
+      const stored = current === undefined ? undefined : parseStored(current)
+      if (stored === undefined) return false
+      // A prototype-less copy: a "__proto__" key stays an ordinary key.
+      data = Object.assign(Object.create(null), stored.d)
+      for (const key of state.dirty ?? []) {
+        if (key in state.json) data[key] = state.json[key] as Json
+        else delete data[key]
+      }
+    }
+    await this.#archive.set(id, SESSION_KEY, JSON.stringify({ c: state.created, t: now, d: data }), ttl)
+    return true
+  }
+
+  async #removeDomain (id: string): Promise<void> {
+    try {
+      await this.#locks.run(id, () => this.#archive.removeDomain(id))
+    } catch (error) {
+      throw archiveFailure(error)
+    }
+  }
+
+  close (): Promise<void> | undefined {
+    return this.#archive.close?.()
+  }
+}

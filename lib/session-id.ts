@@ -1,0 +1,65 @@
+import { createHmac, createSecretKey, randomFillSync, timingSafeEqual, type KeyObject } from 'node:crypto'
+
+// A session id is 24 bytes from the CSPRNG (192 bits), URL-safe base64 without
+// padding: 32 characters. The cookie carries `<id>.<signature>`, the signature
+// an HMAC-SHA256 of the id under the first secret; any secret verifies.
+
+const ID_BYTES = 24
+const SIGNED_ID = /^([A-Za-z0-9_-]{32})\.([A-Za-z0-9_-]{43})$/
+const RECENT_MAX = 1024
+
+const idPool = Buffer.alloc(ID_BYTES * 128)
+let idOffset = idPool.length
+
+/** A fresh random session id. */
+export function createSessionId (): string {
+  if (idOffset === idPool.length) {
+    randomFillSync(idPool)
+    idOffset = 0
+  }
+  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES)
+  idOffset += ID_BYTES
+  return id
+}
+
+/** A verified id cookie: the id and which secret (index) signed it. */
+export interface VerifiedId {
+  readonly id: string
+  readonly secretIndex: number
+}
+
+/** Signs ids with the first secret and verifies them with any. */
+export class IdSigner {
+  readonly #keys: readonly KeyObject[]
+  readonly #recent = new Map<string, VerifiedId>()
+
+  constructor (secrets: readonly string[]) {
+    this.#keys = secrets.map((secret) => createSecretKey(Buffer.from(`fastify-sessions id ${secret}`)))
+  }
+
+  sign (id: string): string {
+    return `${id}.${this.#mac(0, id).toString('base64url')}`
+  }
+
+  /** The id a cookie value carries, if this plugin signed it; `undefined` for anything else. */
+  verify (value: string): VerifiedId | undefined {
+    const recent = this.#recent.get(value)
+    if (recent !== undefined) return recent
+    const match = SIGNED_ID.exec(value)
+    if (match === null) return undefined
+    const id = match[1] as string
+    const given = Buffer.from(match[2] as string, 'base64url')
+    for (let i = 0; i < this.#keys.length; i++) {
+      if (!timingSafeEqual(this.#mac(i, id), given)) continue
+      const verified = { id, secretIndex: i }
+      if (this.#recent.size >= RECENT_MAX) this.#recent.delete(this.#recent.keys().next().value as string)
+      this.#recent.set(value, verified)
+      return verified
+    }
+    return undefined
+  }
+
+  #mac (index: number, id: string): Buffer {
+    return createHmac('sha256', this.#keys[index] as KeyObject).update(id).digest()
+  }
+}
