@@ -33,6 +33,20 @@ function parseStored (text: string): StoredSession | undefined {
   return value as StoredSession
 }
 
+/** How often a save is retried when other processes keep changing the session under it. */
+const SAVE_ATTEMPTS = 8
+
+/** The stored data with this request's set and deleted keys applied. */
+function mergeChanges (stored: Record<string, Json>, state: SessionState): Record<string, Json> {
+  // A prototype-less copy: a "__proto__" key stays an ordinary key.
+  const data: Record<string, Json> = Object.assign(Object.create(null), stored)
+  for (const key of state.dirty ?? []) {
+    if (key in state.json) data[key] = state.json[key] as Json
+    else delete data[key]
+  }
+  return data
+}
+
 /** Runs work on one domain at a time, in order; an idle domain leaves nothing behind. */
 class DomainLocks {
   readonly #tails = new Map<string, Promise<unknown>>()
@@ -54,7 +68,7 @@ function isArchiveError (error: unknown): boolean {
 }
 
 /** Archive errors keep their own code; anything else an archive throws becomes `FST_SESSION_ARCHIVE_UNAVAILABLE`. */
-function archiveFailure (error: unknown): Error {
+export function archiveFailure (error: unknown): Error {
   if (isArchiveError(error)) return error as Error
   const failure = new FST_SESSION_ARCHIVE_UNAVAILABLE(error instanceof Error ? error.message : String(error))
   failure.cause = error
@@ -66,10 +80,11 @@ function archiveFailure (error: unknown): Error {
  * `Archive` under that id. Sessions are read in `onRequest` and stored in
  * `onSend` only when something changed, so anonymous traffic stores nothing.
  *
- * Within this process, saves and destroys of one session run one at a time,
- * and a save merges the keys this request changed into the state stored now:
+ * A save merges the keys this request changed into the state stored now, so
  * two requests changing different keys both keep their change, and a session
- * destroyed meanwhile stays destroyed.
+ * destroyed meanwhile stays destroyed. Within this process, saves and
+ * destroys of one session run one at a time; across processes, the archive's
+ * `compareAndSet` (when it has one) makes the merge atomic.
  */
 export class ArchiveMode implements SessionEngine {
   readonly mode = 'archive' as const
@@ -218,22 +233,27 @@ export class ArchiveMode implements SessionEngine {
 
   /** Writes the session under `id`; false when the session it was read from is gone. */
   async #write (state: SessionState, id: string, now: number, ttl: number): Promise<boolean> {
-    let data = state.json
-    if (state.source === id) {
-      // The session existed when this request read it: merge this request's
-      // changes into what is stored now, which other requests may have changed.
-      const current = await this.#archive.get(id, SESSION_KEY)
-      const stored = current === undefined ? undefined : parseStored(current)
-      if (stored === undefined) return false
-      // A prototype-less copy: a "__proto__" key stays an ordinary key.
-      data = Object.assign(Object.create(null), stored.d)
-      for (const key of state.dirty ?? []) {
-        if (key in state.json) data[key] = state.json[key] as Json
-        else delete data[key]
+    const archive = this.#archive
+    for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
+      let current: string | undefined
+      let data = state.json
+      if (state.source === id) {
+        // The session existed when this request read it: merge this request's
+        // changes into what is stored now, which other requests may have changed.
+        current = await archive.get(id, SESSION_KEY)
+        const stored = current === undefined ? undefined : parseStored(current)
+        if (stored === undefined) return false
+        data = mergeChanges(stored.d, state)
       }
+      const text = JSON.stringify({ c: state.created, t: now, d: data })
+      if (archive.compareAndSet === undefined) {
+        await archive.set(id, SESSION_KEY, text, ttl)
+        return true
+      }
+      // Another process may have saved since the read above: read and merge again.
+      if (await archive.compareAndSet(id, SESSION_KEY, current, text, ttl)) return true
     }
-    await this.#archive.set(id, SESSION_KEY, JSON.stringify({ c: state.created, t: now, d: data }), ttl)
-    return true
+    throw new FST_SESSION_ARCHIVE_UNAVAILABLE(`one session was saved concurrently more than ${SAVE_ATTEMPTS} times in a row`)
   }
 
   async #removeDomain (id: string): Promise<void> {

@@ -1,9 +1,14 @@
 export { fastifySessions, fastifySessions as default } from './plugin.js'
+export type { Archive } from './archives/archive.js'
+export { FileArchive, type FileArchiveOptions } from './archives/file.js'
+export { MemoryArchive, type MemoryArchiveOptions } from './archives/memory.js'
+export { RedisArchive, type RedisArchiveOptions, type RedisClient } from './archives/redis.js'
 export { Session, type SessionData, type SessionKey, type SessionValue } from './session.js'
 export type {
   FastifySessionsOptions, SessionCookieOptions, SessionCookieSizeOptions, SessionMode
 } from './options.js'
 export {
-  FST_SESSION_COOKIE_TOO_LARGE, FST_SESSION_HEADERS_SENT, FST_SESSION_INVALID_OPTION,
+  FST_SESSION_ARCHIVE_DENIED, FST_SESSION_ARCHIVE_FULL, FST_SESSION_ARCHIVE_INVALID_NAME, FST_SESSION_ARCHIVE_IO,
+  FST_SESSION_ARCHIVE_UNAVAILABLE, FST_SESSION_COOKIE_TOO_LARGE, FST_SESSION_HEADERS_SENT, FST_SESSION_INVALID_OPTION,
   FST_SESSION_SECRET_TOO_SHORT, FST_SESSION_UNSERIALIZABLE
 } from './errors.js'

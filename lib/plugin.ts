@@ -1,7 +1,7 @@
 import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
-import { ArchiveMode } from './archive-mode.js'
+import { ArchiveMode, archiveFailure } from './archive-mode.js'
 import { FileArchive } from './archives/file.js'
 import { CookieMode } from './cookie-mode.js'
 import { FST_SESSION_INVALID_OPTION } from './errors.js'
@@ -30,6 +30,13 @@ function checkRouteConfig (route: RouteOptions): void {
 
 async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOptions): Promise<void> {
   const options = resolveOptions(rawOptions)
+  if (options.archive?.ready !== undefined) {
+    try {
+      await options.archive.ready()
+    } catch (error) {
+      throw archiveFailure(error)
+    }
+  }
   if (!fastify.hasDecorator('parseCookie')) await fastify.register(fastifyCookie)
   const parse = (header: string): Record<string, string | undefined> => fastify.parseCookie(header)
   const cookieMode = new CookieMode(options, parse)

@@ -24,6 +24,16 @@ export interface Archive {
   remove (domain: string, key: string): Promise<void>
   hasDomain (domain: string): Promise<boolean>
   removeDomain (domain: string): Promise<void>
+  /**
+   * Optional: atomically sets `key` to `value` only if it currently holds
+   * `expected` (`undefined`: only if it does not exist), refreshing the ttl as
+   * `set` does; resolves whether it did. An archive shared by several processes
+   * implements it: the plugin then merges concurrent saves of one session
+   * across processes, not only within one.
+   */
+  compareAndSet?(domain: string, key: string, expected: string | undefined, value: string, ttlMs?: number): Promise<boolean>
+  /** Optional: awaited at registration; rejects when the archive cannot be reached, so a bad set-up fails `app.ready()`. */
+  ready?(): Promise<void>
   /** Optional: called once by `app.close()`; an archive closes only what it created. */
   close?(): Promise<void>
 }
