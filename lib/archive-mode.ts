@@ -105,8 +105,9 @@ export class ArchiveMode implements SessionEngine {
 
   async start (request: FastifyRequest, reply: FastifyReply): Promise<Session> {
     const state = emptyState(undefined)
-    state.loaded = true
     state.dirty = new Set()
+    resetState(state)
+    state.loaded = true
     const session = new Session(this, request, reply, state)
     const value = readCookie(request, this.#cookie.name, this.#parse)
     if (value !== undefined && value !== '') {
@@ -188,12 +189,13 @@ export class ArchiveMode implements SessionEngine {
     state.id = createSessionId()
   }
 
-  async commit (session: Session): Promise<void> {
+  commit (session: Session): Promise<void> | void {
     const state = session[kState]
+    const reply = session[kReply]
     if (state.changed || state.touched || state.replaced !== undefined || (this.#options.rolling && !state.isNew)) {
-      await this.#store(session, false)
+      return this.#store(session, false).then(() => sendCookie(session, reply))
     }
-    sendCookie(session, session[kReply])
+    sendCookie(session, reply)
   }
 
   async #store (session: Session, explicit: boolean): Promise<void> {

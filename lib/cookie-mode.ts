@@ -48,6 +48,7 @@ export class CookieMode implements SessionEngine {
 
   decode (session: Session): void {
     const state = session[kState]
+    resetState(state)
     state.loaded = true
     const token = state.source
     if (token === undefined || token === '') return
@@ -79,9 +80,6 @@ export class CookieMode implements SessionEngine {
   }
 
   async load (session: Session): Promise<void> {
-    const state = session[kState]
-    resetState(state)
-    state.loaded = false
     this.decode(session)
   }
 

@@ -1,5 +1,5 @@
 import fastifyCookie from '@fastify/cookie'
-import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { ArchiveMode, archiveFailure } from './archive-mode.js'
 import { FileArchive } from './archives/file.js'
@@ -48,16 +48,38 @@ async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOpti
   fastify.decorateRequest('session', null as unknown as Session)
   fastify.addHook('onRoute', checkRouteConfig)
 
-  fastify.addHook('onRequest', async function sessionOnRequest (request: FastifyRequest, reply: FastifyReply) {
+  // The two hooks run on every request, so they take callbacks: a cookie-mode
+  // session, and any session left unused, then costs no promise at all.
+  fastify.addHook('onRequest', function sessionOnRequest (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
     const mode = request.routeOptions.config.session ?? options.mode
-    if (mode === false) return
-    request.session = mode === 'cookie' ? cookieMode.start(request, reply) : await archive().start(request, reply)
+    if (mode === 'cookie') {
+      request.session = cookieMode.start(request, reply)
+      done()
+    } else if (mode === 'archive') {
+      archive().start(request, reply).then((session) => {
+        request.session = session
+        done()
+      }, done)
+    } else {
+      done()
+    }
   })
 
-  fastify.addHook('onSend', async function sessionOnSend (request: FastifyRequest, _reply: FastifyReply, payload: unknown) {
+  fastify.addHook('onSend', function sessionOnSend (request, _reply, payload, done) {
     const session = request.session as Session | null
-    if (session !== null) await session[kEngine].commit(session)
-    return payload
+    if (session === null) {
+      done(null, payload)
+      return
+    }
+    let committing: Promise<void> | void
+    try {
+      committing = session[kEngine].commit(session)
+    } catch (error) {
+      done(error as Error)
+      return
+    }
+    if (committing === undefined) done(null, payload)
+    else committing.then(() => done(null, payload), done)
   })
 
   fastify.addHook('onClose', async function sessionOnClose () {

@@ -66,10 +66,16 @@ export interface SessionEngine {
   commit (session: Session): Promise<void> | void
 }
 
+// What an unread session holds: nothing, and nothing can be written into it.
+// Reading the session gives it objects of its own; a session never read
+// (a route that ignores it) allocates none.
+const UNREAD: Record<string, never> = Object.freeze(Object.create(null))
+
+/** The state of a session not read yet. */
 export function emptyState (source: string | undefined): SessionState {
   return {
-    data: Object.create(null),
-    json: Object.create(null),
+    data: UNREAD,
+    json: UNREAD,
     created: 0,
     isNew: true,
     loaded: false,
@@ -84,7 +90,7 @@ export function emptyState (source: string | undefined): SessionState {
   }
 }
 
-/** Empties a state's data, as for a request that brought no session. */
+/** Gives a state empty data of its own, as for a request that brought no session. */
 export function resetState (state: SessionState): void {
   state.data = Object.create(null)
   state.json = Object.create(null)
