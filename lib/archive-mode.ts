@@ -3,6 +3,7 @@ import type { Archive } from './archives/archive.js'
 import type { Json } from './codec.js'
 import { CookieWriter, emitCookie, readCookie, sendCookie, type ParseCookie } from './cookie-header.js'
 import { FST_SESSION_ARCHIVE_UNAVAILABLE } from './errors.js'
+import { KeyedQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { createSessionId, IdSigner } from './session-id.js'
 import {
@@ -40,26 +41,11 @@ const SAVE_ATTEMPTS = 8
 function mergeChanges (stored: Record<string, Json>, state: SessionState): Record<string, Json> {
   // A prototype-less copy: a "__proto__" key stays an ordinary key.
   const data: Record<string, Json> = Object.assign(Object.create(null), stored)
-  for (const key of state.dirty ?? []) {
+  for (const key of state.dirty as Set<string>) {
     if (key in state.json) data[key] = state.json[key] as Json
     else delete data[key]
   }
   return data
-}
-
-/** Runs work on one domain at a time, in order; an idle domain leaves nothing behind. */
-class DomainLocks {
-  readonly #tails = new Map<string, Promise<unknown>>()
-
-  run<T> (domain: string, work: () => Promise<T>): Promise<T> {
-    const previous = this.#tails.get(domain)
-    const result = previous === undefined ? work() : previous.then(work, work)
-    const tail = result.catch(() => {}).then(() => {
-      if (this.#tails.get(domain) === tail) this.#tails.delete(domain)
-    })
-    this.#tails.set(domain, tail)
-    return result
-  }
 }
 
 function isArchiveError (error: unknown): boolean {
@@ -93,7 +79,7 @@ export class ArchiveMode implements SessionEngine {
   readonly #ids: IdSigner
   readonly #cookie: CookieWriter
   readonly #parse: ParseCookie
-  readonly #locks = new DomainLocks()
+  readonly #locks = new KeyedQueue()
 
   constructor (options: ResolvedOptions, archive: Archive, parse: ParseCookie) {
     this.#options = options
@@ -122,10 +108,6 @@ export class ArchiveMode implements SessionEngine {
     }
     state.id ??= createSessionId()
     return session
-  }
-
-  decode (): void {
-    // Read in `onRequest`: an archive session is always loaded.
   }
 
   async #read (session: Session, id: string): Promise<void> {

@@ -51,10 +51,9 @@ export function readCookie (request: FastifyRequest, name: string, parse: ParseC
   return header === undefined ? undefined : parse(header)[name]
 }
 
-function withoutCookie (header: number | string | string[] | undefined, cookie: string | undefined): string[] {
+function cookieList (header: number | string | string[] | undefined): string[] {
   if (header === undefined) return []
-  const list = Array.isArray(header) ? header : [String(header)]
-  return cookie === undefined ? list : list.filter((item) => item !== cookie)
+  return Array.isArray(header) ? header : [String(header)]
 }
 
 /**
@@ -68,20 +67,33 @@ export function emitCookie (session: Session, cookie: string, explicit: boolean)
   if (!explicit) return
   const raw = session[kReply].raw
   if (raw.headersSent) throw new FST_SESSION_HEADERS_SENT()
-  const others = withoutCookie(raw.getHeader('set-cookie'), state.rawCookie)
+  const others = cookieList(raw.getHeader('set-cookie')).filter((item) => item !== state.rawCookie)
   raw.setHeader('set-cookie', [...others, cookie])
   state.rawCookie = cookie
 }
 
-/** In `onSend`: moves the session's cookie from the raw response (if an explicit call put it there) to Fastify's headers. */
+/**
+ * In `onSend`: hands the session's cookie to Fastify. Fastify's own
+ * `Set-Cookie` headers replace any on the raw response when it writes the
+ * head, so cookies found there (an explicit save's, or the handler's own)
+ * are gathered into Fastify's headers with the rest, the session's once.
+ */
 export function sendCookie (session: Session, reply: FastifyReply): void {
   const state = session[kState]
-  if (state.rawCookie !== undefined) {
-    const raw = reply.raw
-    const others = withoutCookie(raw.getHeader('set-cookie'), state.rawCookie)
-    if (others.length === 0) raw.removeHeader('set-cookie')
-    else raw.setHeader('set-cookie', others)
-    state.rawCookie = undefined
+  const cookie = state.setCookie
+  const onRaw = state.rawCookie
+  if (cookie === undefined && onRaw === undefined) return
+  state.rawCookie = undefined
+  const raw = reply.raw
+  if (onRaw === undefined && !raw.hasHeader('set-cookie')) {
+    reply.header('set-cookie', cookie as string)
+    return
   }
-  if (state.setCookie !== undefined) reply.header('set-cookie', state.setCookie)
+  const rawCookies = cookieList(raw.getHeader('set-cookie'))
+  raw.removeHeader('set-cookie')
+  const own = cookieList(reply.getHeader('set-cookie'))
+  const all = [...own, ...rawCookies.filter((item) => !own.includes(item))].filter((item) => item !== onRaw)
+  if (cookie !== undefined) all.push(cookie)
+  reply.removeHeader('set-cookie')
+  if (all.length > 0) reply.header('set-cookie', all)
 }

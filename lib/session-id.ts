@@ -5,7 +5,9 @@ import { createHmac, createSecretKey, randomFillSync, timingSafeEqual, type KeyO
 // an HMAC-SHA256 of the id under the first secret; any secret verifies.
 
 const ID_BYTES = 24
-const SIGNED_ID = /^([A-Za-z0-9_-]{32})\.([A-Za-z0-9_-]{43})$/
+// 43 characters carry the 32-byte signature; the last one holds 4 bits and 2
+// of padding, which must be zero, so that one signature has one spelling.
+const SIGNED_ID = /^([A-Za-z0-9_-]{32})\.([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$/
 const RECENT_MAX = 1024
 
 const idPool = Buffer.alloc(ID_BYTES * 128)

@@ -56,8 +56,8 @@ export interface SessionState {
 /** What each mode implements; the `Session` delegates storage to it. */
 export interface SessionEngine {
   readonly mode: SessionMode
-  /** Reads the stored state into a session that has not been read yet. */
-  decode (session: Session): void
+  /** Reads the stored state into a session not read yet; only cookie mode leaves a session unread until its first use. */
+  decode? (session: Session): void
   load (session: Session): Promise<void>
   save (session: Session): Promise<void>
   destroy (session: Session): Promise<void>
@@ -204,7 +204,7 @@ export class Session {
   /** Adds a flash message under `key`, read once by `flashes(key)`. */
   flash (value: unknown, key = '_flash'): void {
     const current = this.#read().data[key]
-    this.set(key as SessionKey, (Array.isArray(current) ? [...current, value] : [value]) as SessionValue<SessionKey>)
+    this.set(key as SessionKey, (current === undefined ? [value] : Array.isArray(current) ? [...current, value] : [current, value]) as SessionValue<SessionKey>)
   }
 
   /** Returns the flash messages under `key` and removes them. */
@@ -252,7 +252,7 @@ export class Session {
 
   #read (): SessionState {
     const state = this[kState]
-    if (!state.loaded) this[kEngine].decode(this)
+    if (!state.loaded) this[kEngine].decode?.(this)
     return state
   }
 }

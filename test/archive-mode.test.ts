@@ -182,3 +182,58 @@ t.test('stored sessions past their idle or absolute timeout, or unreadable, are 
     t.equal(response.json().isNew, true, `${name}: a fresh session`)
   }
 })
+
+t.test('regenerate(keep) carries over only the listed keys', async (t) => {
+  const archive = new MemoryArchive()
+  const app = await buildApp(t, { mode: 'archive', archive })
+  app.post('/fill', async (request) => {
+    request.session.set('user', 'ada')
+    request.session.set('cart', [1, 2])
+    request.session.set('csrf', 'old-token')
+    return 'ok'
+  })
+  app.post('/login', async (request) => {
+    await request.session.regenerate(['user', 'cart'])
+    return 'ok'
+  })
+  const first = cookieValue(await app.inject({ method: 'POST', url: '/fill' }), 'session-id')!
+  const second = cookieValue(await app.inject({ method: 'POST', url: '/login', cookies: { 'session-id': first } }), 'session-id')!
+  t.same(JSON.parse(await archive.get(idOf(second), SESSION_KEY) as string).d, { user: 'ada', cart: [1, 2] })
+  t.equal(await archive.hasDomain(idOf(first)), false)
+})
+
+t.test('a hijacked reply stores the session with save() before writing', async (t) => {
+  const archive = new MemoryArchive()
+  const app = await buildApp(t, { mode: 'archive', archive })
+  app.get('/events', async (request, reply) => {
+    request.session.set('subscribed', true)
+    reply.hijack()
+    await request.session.save()
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream' })
+    reply.raw.end('data: hello\n\n')
+  })
+  const response = await app.inject({ url: '/events' })
+  t.equal(response.body, 'data: hello\n\n')
+  const cookie = cookieValue(response, 'session-id')
+  t.ok(cookie, 'the id cookie reached the client')
+  t.same(JSON.parse(await archive.get(idOf(cookie), SESSION_KEY) as string).d, { subscribed: true }, 'and the state was stored before the first byte')
+})
+
+t.test('rolling re-stores and re-issues an existing session on every request; touch() does it once', async (t) => {
+  const archive = new RecordingArchive(new MemoryArchive())
+  const app = await buildApp(t, { mode: 'archive', archive, rolling: true })
+  app.post('/visit', async (request) => { request.session.set('visits', 1); return 'ok' })
+  app.get('/read', async () => 'ok')
+  const cookie = cookieValue(await app.inject({ method: 'POST', url: '/visit' }), 'session-id')!
+  const writes = archive.domainsOf('set').length
+  const read = await app.inject({ url: '/read', cookies: { 'session-id': cookie } })
+  t.equal(cookieValue(read, 'session-id'), cookie, 'the same id is re-issued')
+  t.equal(archive.domainsOf('set').length, writes + 1, 'and its idle timeout restarts in the archive')
+  t.same(setCookies(await app.inject({ url: '/read' })), [], 'a request without a session stays without one')
+
+  const still = await buildApp(t, { mode: 'archive', archive })
+  still.get('/touch', async (request) => { request.session.touch(); return 'ok' })
+  still.get('/read', async () => 'ok')
+  t.equal(cookieValue(await still.inject({ url: '/touch', cookies: { 'session-id': cookie } }), 'session-id'), cookie)
+  t.same(setCookies(await still.inject({ url: '/read', cookies: { 'session-id': cookie } })), [], 'without rolling, a read re-issues nothing')
+})

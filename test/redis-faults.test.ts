@@ -1,4 +1,5 @@
 import Fastify from 'fastify'
+import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
 import { fastifySessions, RedisArchive } from '../lib/index.js'
 import { cookieValue, SECRET, setCookies } from './helpers/app.js'
@@ -39,7 +40,7 @@ if (redis !== undefined && !hasRedisServer()) {
     const app = Fastify()
     app.register(fastifySessions, { secret: SECRET, mode: 'archive', archive: new RedisArchive({ url: spare.url, commandTimeoutMs: COMMAND_TIMEOUT_MS }) })
     const started = Date.now()
-    await t.rejects(app.ready(), { code: 'FST_SESSION_ARCHIVE_UNAVAILABLE' })
+    await t.rejects(async () => { await app.ready() }, { code: 'FST_SESSION_ARCHIVE_UNAVAILABLE' })
     t.ok(Date.now() - started < 5000, 'it does not hang')
   })
 
@@ -54,6 +55,27 @@ if (redis !== undefined && !hasRedisServer()) {
     t.equal((await app.inject({ url: '/health' })).statusCode, 200, 'routes without sessions are unaffected')
     await spare.start()
     t.ok(await eventually(async () => (await app.inject({ method: 'POST', url: '/visit' })).statusCode === 200, 10_000), 'recovers once Redis answers')
+  })
+
+  t.test('a client passed in that cannot reach Redis fails registration too', async (t) => {
+    const spare = await SpareRedis.create(t)
+    const client = new Redis(spare.url, { lazyConnect: true, enableOfflineQueue: false, retryStrategy: () => null })
+    client.on('error', () => {})
+    t.teardown(() => client.disconnect())
+    const app = Fastify()
+    app.register(fastifySessions, { secret: SECRET, mode: 'archive', archive: new RedisArchive({ client }) })
+    await t.rejects(async () => { await app.ready() }, { code: 'FST_SESSION_ARCHIVE_UNAVAILABLE' })
+  })
+
+  t.test('closing an archive whose Redis is down ends its client anyway', async (t) => {
+    const spare = await SpareRedis.create(t)
+    const archive = new RedisArchive({ url: spare.url, commandTimeoutMs: COMMAND_TIMEOUT_MS, lazyConnect: true })
+    await archive.ready()
+    await archive.close()
+    await t.rejects(archive.get('AnyDomain_0123456789', 'session'), 'its client no longer answers')
+    await archive.close()
+    await spare.start()
+    await t.rejects(archive.get('AnyDomain_0123456789', 'session'), 'nor reconnects once Redis is back')
   })
 
   t.test('Redis dies mid-run: bounded 503s with no cookie; back empty: fresh sessions, no restart', async (t) => {

@@ -118,6 +118,7 @@ function createClient (url: string, commandTimeout: number): Redis {
   let Client: new (url: string, options: RedisOptions) => Redis
   try {
     Client = (createRequire(import.meta.url)('ioredis') as { Redis: typeof Client }).Redis
+  /* c8 ignore next 3: reached only where ioredis is not installed; test/redis-optional.test.ts runs it in such a place */
   } catch {
     throw new FST_SESSION_INVALID_OPTION('url', 'needs the ioredis package: npm install ioredis')
   }
@@ -226,21 +227,19 @@ export class RedisArchive implements Archive {
   /** Connects the client it created (in the background with `lazyConnect`) and checks that Redis answers. */
   async ready (): Promise<void> {
     const owned = this.#owned
-    if (owned !== undefined && owned.status === 'wait') {
-      const connecting = owned.connect()
+    if (owned?.status === 'wait') {
       if (this.#lazy) {
-        // Failures surface as 503s on session routes; ioredis keeps retrying.
-        connecting.catch(() => {})
+        // Failures surface as 503s on session routes while ioredis keeps retrying.
+        owned.connect().catch(() => {})
         return
       }
       try {
-        await connecting
+        await owned.connect()
       } catch (error) {
         owned.disconnect()
         throw unreachable(error)
       }
     }
-    if (this.#lazy) return
     try {
       await this.#client.ping()
     } catch (error) {
@@ -262,7 +261,7 @@ export class RedisArchive implements Archive {
 
 function unreachable (error: unknown): Error {
   const failure = new FST_SESSION_ARCHIVE_UNAVAILABLE(
-    `Redis did not answer (${error instanceof Error ? error.message : String(error)}); start it, check the URL, or pass lazyConnect: true to start without it`)
+    `Redis did not answer (${String(error)}); start it, check the URL, or pass lazyConnect: true to start without it`)
   failure.cause = error
   return failure
 }

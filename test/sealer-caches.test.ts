@@ -1,0 +1,58 @@
+import t from 'tap'
+import { IronSealer } from '../lib/iron-token.js'
+import { OTHER_SECRET, SECRET } from './helpers/app.js'
+import { ironSeal, ironUnseal } from './helpers/iron.js'
+
+const JSON_TEXT = '{"c":1,"t":1,"d":{}}'
+
+t.test('a remembered token is still refused once its expiration passes', async (t) => {
+  const sealer = new IronSealer([SECRET])
+  const now = Date.now()
+  const token = sealer.seal(JSON_TEXT, now + 1000)
+  t.match(sealer.unseal(token, now), { json: JSON_TEXT, secretIndex: 0, expiresAt: now + 1000 })
+  t.match(sealer.unseal(token, now + 999), { json: JSON_TEXT }, 'remembered')
+  t.equal(sealer.unseal(token, now + 1000), undefined, 'expired though remembered')
+  t.equal(new IronSealer([SECRET]).unseal(token, now + 1000), undefined, 'expired when first seen')
+})
+
+t.test('a token without an expiration never expires, remembered or not', async (t) => {
+  const sealer = new IronSealer([SECRET])
+  const token = await ironSeal({ c: 1, t: 1, d: {} })
+  const later = Date.now() + 10 * 365 * 24 * 3600 * 1000
+  t.match(sealer.unseal(token, later), { json: JSON_TEXT, expiresAt: 0 })
+  t.match(sealer.unseal(token, later), { json: JSON_TEXT, expiresAt: 0 })
+})
+
+t.test('the remembered tokens are bounded: the oldest is forgotten and verified again when it comes back', async (t) => {
+  const sealer = new IronSealer([SECRET], 1)
+  const now = Date.now()
+  const first = await ironSeal({ n: 1 })
+  const second = await ironSeal({ n: 2 })
+  t.match(sealer.unseal(first, now), { json: '{"n":1}' })
+  t.match(sealer.unseal(second, now), { json: '{"n":2}' })
+  t.match(sealer.unseal(first, now), { json: '{"n":1}' }, 'verified again, with its keys from the derived-key cache')
+})
+
+t.test('tokens with many foreign salts keep verifying as the derived-key cache turns over', async (t) => {
+  const sealer = new IronSealer([SECRET], 4)
+  const now = Date.now()
+  const tokens: string[] = []
+  for (let i = 0; i < 140; i++) tokens.push(await ironSeal({ i }))
+  for (let i = 0; i < tokens.length; i++) t.match(sealer.unseal(tokens[i]!, now), { json: `{"i":${i}}` })
+  t.match(sealer.unseal(tokens[0]!, now), { json: '{"i":0}' }, 'the first, long forgotten, still verifies')
+})
+
+t.test('the first secret seals, every secret unseals', async (t) => {
+  const sealer = new IronSealer([SECRET, OTHER_SECRET])
+  const token = sealer.seal(JSON_TEXT, Date.now() + 60_000)
+  t.equal(await ironUnseal(token, SECRET).then(JSON.stringify), JSON_TEXT)
+  const old = new IronSealer([OTHER_SECRET]).seal(JSON_TEXT, Date.now() + 60_000)
+  t.match(sealer.unseal(old, Date.now()), { secretIndex: 1 })
+})
+
+t.test('each seal has its own iv, also past the first pool of them', async (t) => {
+  const sealer = new IronSealer([SECRET])
+  const ivs = new Set<string>()
+  for (let i = 0; i < 600; i++) ivs.add(sealer.seal(JSON_TEXT, 0).split('*')[3]!)
+  t.equal(ivs.size, 600)
+})
