@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Archive } from './archives/archive.js'
-import type { Json } from './codec.js'
+import type { Codec, Json } from './codec.js'
 import { CookieWriter, emitCookie, readCookie, sendCookie, type ParseCookie } from './cookie-header.js'
 import { FST_SESSION_ARCHIVE_UNAVAILABLE } from './errors.js'
 import { KeyedQueue } from './keyed-queue.js'
@@ -81,8 +81,11 @@ export class ArchiveMode implements SessionEngine {
   readonly #parse: ParseCookie
   readonly #locks = new KeyedQueue()
 
-  constructor (options: ResolvedOptions, archive: Archive, parse: ParseCookie) {
+  readonly codec: Codec
+
+  constructor (options: ResolvedOptions, codec: Codec, archive: Archive, parse: ParseCookie) {
     this.#options = options
+    this.codec = codec
     this.#archive = archive
     this.#ids = new IdSigner(options.secrets)
     this.#cookie = new CookieWriter(options.idCookieName, options.cookie)
@@ -124,7 +127,7 @@ export class ArchiveMode implements SessionEngine {
     if (now - stored.t >= this.#options.maxAge * 1000) return this.#reject(session, 'idle timeout')
     if (now - stored.c >= this.#options.absoluteTimeout * 1000) return this.#reject(session, 'absolute timeout')
     const state = session[kState]
-    restoreData(state, stored.d)
+    restoreData(state, stored.d, this.codec)
     state.created = stored.c
     state.isNew = false
     state.id = id

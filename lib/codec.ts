@@ -6,18 +6,21 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 /** How deep a stored value may nest (objects and arrays), counted from the value itself. */
 export const MAX_DEPTH = 64
 
-/**
- * Turns a session value into its JSON form, checking it on the way: the copy is
- * taken at `set()`, so a value that cannot be stored fails there, naming its
- * key, and never later at save time.
- */
-export function toJson (value: unknown, key: string): Json {
-  return encode(value, key, [])
-}
+/** Turns session values into JSON forms and back; one per plugin registration. */
+export class Codec {
+  /**
+   * Turns a session value into its JSON form, checking it on the way: the copy is
+   * taken at `set()`, so a value that cannot be stored fails there, naming its
+   * key, and never later at save time.
+   */
+  toJson (value: unknown, key: string): Json {
+    return encode(value, key, [])
+  }
 
-/** Turns a stored JSON form back into the value `set()` was given. */
-export function fromJson (json: Json): unknown {
-  return json
+  /** Turns a stored JSON form back into the value `set()` was given. */
+  fromJson (json: Json): unknown {
+    return json
+  }
 }
 
 function encode (value: unknown, key: string, ancestors: object[]): Json {

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Json } from './codec.js'
+import type { Codec, Json } from './codec.js'
 import { CookieWriter, emitCookie, readCookie, sendCookie, type ParseCookie } from './cookie-header.js'
 import { FST_SESSION_COOKIE_TOO_LARGE } from './errors.js'
 import { IronSealer } from './iron-token.js'
@@ -35,8 +35,11 @@ export class CookieMode implements SessionEngine {
   readonly #cookie: CookieWriter
   readonly #parse: ParseCookie
 
-  constructor (options: ResolvedOptions, parse: ParseCookie) {
+  readonly codec: Codec
+
+  constructor (options: ResolvedOptions, codec: Codec, parse: ParseCookie) {
     this.#options = options
+    this.codec = codec
     this.#sealer = new IronSealer(options.secrets)
     this.#cookie = new CookieWriter(options.cookieName, options.cookie)
     this.#parse = parse
@@ -71,7 +74,7 @@ export class CookieMode implements SessionEngine {
     if (!isPayload(payload)) return 'the sealed payload is not a session'
     if (now - payload.t >= this.#options.maxAge * 1000) return 'idle timeout'
     if (now - payload.c >= this.#options.absoluteTimeout * 1000) return 'absolute timeout'
-    restoreData(state, payload.d)
+    restoreData(state, payload.d, this.codec)
     state.created = payload.c
     state.isNew = false
     // Sealed with an older secret: reseal with the current one in this response.

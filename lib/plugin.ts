@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HookHandlerDoneFunc
 import fp from 'fastify-plugin'
 import { ArchiveMode, archiveFailure } from './archive-mode.js'
 import { FileArchive } from './archives/file.js'
+import { Codec } from './codec.js'
 import { CookieMode } from './cookie-mode.js'
 import { FST_SESSION_INVALID_OPTION } from './errors.js'
 import { resolveOptions, type FastifySessionsOptions, type SessionMode } from './options.js'
@@ -39,11 +40,12 @@ async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOpti
   }
   if (!fastify.hasDecorator('parseCookie')) await fastify.register(fastifyCookie)
   const parse = (header: string): Record<string, string | undefined> => fastify.parseCookie(header)
-  const cookieMode = new CookieMode(options, parse)
+  const codec = new Codec()
+  const cookieMode = new CookieMode(options, codec, parse)
   // The archive is made on first use: an app whose routes all use cookies
   // never creates the default file archive's directory.
   let archiveMode: ArchiveMode | undefined
-  const archive = (): ArchiveMode => (archiveMode ??= new ArchiveMode(options, options.archive ?? new FileArchive(), parse))
+  const archive = (): ArchiveMode => (archiveMode ??= new ArchiveMode(options, codec, options.archive ?? new FileArchive(), parse))
 
   fastify.decorateRequest('session', null as unknown as Session)
   fastify.addHook('onRoute', checkRouteConfig)

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { fromJson, toJson, type Json } from './codec.js'
+import type { Codec, Json } from './codec.js'
 import type { SessionMode } from './options.js'
 
 /**
@@ -56,6 +56,7 @@ export interface SessionState {
 /** What each mode implements; the `Session` delegates storage to it. */
 export interface SessionEngine {
   readonly mode: SessionMode
+  readonly codec: Codec
   /** Reads the stored state into a session not read yet; only cookie mode leaves a session unread until its first use. */
   decode? (session: Session): void
   load (session: Session): Promise<void>
@@ -117,13 +118,13 @@ export function keepOnly (state: SessionState, keep: readonly string[] | undefin
 }
 
 /** Fills a state's data from stored JSON forms. */
-export function restoreData (state: SessionState, json: Record<string, Json>): void {
+export function restoreData (state: SessionState, json: Record<string, Json>, codec: Codec): void {
   const data: Record<string, unknown> = Object.create(null)
   const copy: Record<string, Json> = Object.create(null)
   for (const key of Object.keys(json)) {
     const value = json[key] as Json
     copy[key] = value
-    data[key] = fromJson(value)
+    data[key] = codec.fromJson(value)
   }
   state.data = data
   state.json = copy
@@ -178,7 +179,7 @@ export class Session {
       this.delete(key)
       return
     }
-    const json = toJson(value, key)
+    const json = this[kEngine].codec.toJson(value, key)
     const state = this.#read()
     state.json[key] = json
     state.data[key] = value
