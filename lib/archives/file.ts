@@ -31,6 +31,13 @@ export interface FileArchiveOptions {
    */
   sweepIntervalMs?: number
   /**
+   * How many values read recently are kept in memory. A kept value is
+   * returned after one `lstat` shows its file unchanged (same inode, size and
+   * times), so writes by other processes are always seen; `0` keeps none.
+   * @default 10_000
+   */
+  readCacheSize?: number
+  /**
    * The file system to use, for injecting faults in tests.
    * @default the functions of `node:fs/promises`
    */
@@ -58,6 +65,21 @@ function errorCode (error: unknown): string | undefined {
 }
 
 function noop (): void {}
+
+/** A value read from a key file, with what identifies that version of the file. */
+interface CachedRead {
+  readonly value: string
+  readonly ino: number
+  readonly size: number
+  readonly mtimeMs: number
+  readonly ctimeMs: number
+}
+
+type FileStats = Pick<CachedRead, 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>
+
+function sameFile (stats: FileStats, cached: CachedRead): boolean {
+  return stats.ino === cached.ino && stats.size === cached.size && stats.mtimeMs === cached.mtimeMs && stats.ctimeMs === cached.ctimeMs
+}
 
 function absentIsFine (error: unknown): void {
   if (errorCode(error) !== 'ENOENT') throw error
@@ -100,9 +122,13 @@ export class FileArchive implements Archive {
   readonly #timer: NodeJS.Timeout | undefined
   #sweeping: Promise<number> | undefined
 
+  readonly #reads = new Map<string, CachedRead>()
+  readonly #readCacheSize: number
+
   constructor ({
     dir = path.resolve(process.cwd(), '.gen/sessions'),
     sweepIntervalMs = 60_000,
+    readCacheSize = 10_000,
     fs = fsPromises
   }: FileArchiveOptions = {}) {
     if (typeof dir !== 'string' || dir === '') {
@@ -111,6 +137,10 @@ export class FileArchive implements Archive {
     if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0 || sweepIntervalMs > MAX_INTERVAL_MS) {
       throw new FST_SESSION_INVALID_OPTION('sweepIntervalMs', `must be an integer from 0 to ${MAX_INTERVAL_MS}`)
     }
+    if (!Number.isSafeInteger(readCacheSize) || readCacheSize < 0) {
+      throw new FST_SESSION_INVALID_OPTION('readCacheSize', 'must be a whole number from 0')
+    }
+    this.#readCacheSize = readCacheSize
     this.#dir = path.resolve(dir)
     this.#fs = fs
     this.#timer = sweepIntervalMs === 0
@@ -204,6 +234,13 @@ export class FileArchive implements Archive {
   }
 
   async #read (domainDir: string, file: string): Promise<string | undefined> {
+    const cached = this.#reads.get(file)
+    if (cached !== undefined) {
+      // A file replaced by any writer has a new inode or new times: read it again.
+      const stats = await this.#fs.lstat(file).catch(noop)
+      if (stats !== undefined && sameFile(stats, cached) && stats.mtimeMs > Date.now()) return cached.value
+      this.#reads.delete(file)
+    }
     if (!await this.#isDomain(domainDir)) return undefined
     let handle: FileHandle
     try {
@@ -215,7 +252,11 @@ export class FileArchive implements Archive {
     try {
       const stats = await handle.stat()
       if (!stats.isFile()) return undefined
-      if (stats.mtimeMs > Date.now()) return await handle.readFile('utf8')
+      if (stats.mtimeMs > Date.now()) {
+        const value = await handle.readFile('utf8')
+        this.#remember(file, stats, value)
+        return value
+      }
     } finally {
       await handle.close()
     }
@@ -223,6 +264,12 @@ export class FileArchive implements Archive {
     await this.#fs.unlink(file).catch(noop)
     await this.#fs.rmdir(domainDir).catch(noop)
     return undefined
+  }
+
+  #remember (file: string, stats: FileStats, value: string): void {
+    if (this.#readCacheSize === 0) return
+    if (this.#reads.size >= this.#readCacheSize) this.#reads.delete(this.#reads.keys().next().value as string)
+    this.#reads.set(file, { value, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs })
   }
 
   async #write (domainDir: string, key: string, file: string, value: string, mtime: number): Promise<void> {
@@ -245,6 +292,7 @@ export class FileArchive implements Archive {
       if (errorCode(error) !== 'EEXIST') await this.#fs.unlink(temp).catch(noop)
       throw error
     }
+    this.#reads.delete(file)
     try {
       await this.#fs.utimes(temp, mtime, mtime)
       await this.#fs.rename(temp, file)
