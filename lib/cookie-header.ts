@@ -3,7 +3,7 @@ import { FST_SESSION_HEADERS_SENT } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 import { kReply, kState, type Session } from './session.js'
 
-export type ParseCookie = (header: string) => Record<string, string | undefined>
+export type ParseCookie = (header: string) => Record<string, unknown>
 
 /**
  * Builds the `Set-Cookie` values of one cookie. The attributes are fixed at
@@ -45,10 +45,11 @@ export class CookieWriter {
 
 /** Reads one cookie of the request, with `@fastify/cookie`'s parsed cookies when it has run. */
 export function readCookie (request: FastifyRequest, name: string, parse: ParseCookie): string | undefined {
-  const cookies = request.cookies as Record<string, string | undefined> | null | undefined
-  if (cookies != null) return cookies[name]
+  const cookies = request.cookies as Record<string, unknown> | null | undefined
   const header = request.headers.cookie
-  return header === undefined ? undefined : parse(header)[name]
+  const value = cookies != null ? cookies[name] : header === undefined ? undefined : parse(header)[name]
+  // A name such as "constructor" finds an inherited function when the cookie is absent.
+  return typeof value === 'string' ? value : undefined
 }
 
 function cookieList (header: number | string | string[] | undefined): string[] {

@@ -43,23 +43,23 @@ export const FST_SESSION_ARCHIVE_UNAVAILABLE = createError<[problem: string]>(
 )
 
 /** The file archive's disk is full (ENOSPC, EDQUOT). */
-export const FST_SESSION_ARCHIVE_FULL = createError<[path: string]>(
+export const FST_SESSION_ARCHIVE_FULL = createError(
   'FST_SESSION_ARCHIVE_FULL',
-  'fastify-sessions: no space left to store sessions under %s; free disk space or move the archive\'s dir',
+  'fastify-sessions: no space left to store sessions; free disk space or move the file archive\'s dir',
   503
 )
 
 /** The file archive may not read or write its directory (EACCES, EPERM, EROFS). */
-export const FST_SESSION_ARCHIVE_DENIED = createError<[path: string]>(
+export const FST_SESSION_ARCHIVE_DENIED = createError(
   'FST_SESSION_ARCHIVE_DENIED',
-  'fastify-sessions: permission denied for %s; give the server\'s user read and write access to the archive\'s dir',
+  'fastify-sessions: permission denied in the file archive\'s dir; give the server\'s user read and write access to it',
   503
 )
 
-/** Any other input/output failure of the file archive. */
-export const FST_SESSION_ARCHIVE_IO = createError<[path: string, problem: string]>(
+/** Any other input/output failure of the file archive; the message gives the system error's code. */
+export const FST_SESSION_ARCHIVE_IO = createError<[code: string]>(
   'FST_SESSION_ARCHIVE_IO',
-  'fastify-sessions: input/output error on %s: %s',
+  'fastify-sessions: the file archive failed (%s); check its dir and the disk',
   503
 )
 

@@ -19,6 +19,10 @@ const IV_BYTES = 16
 const KEY_BYTES = 32
 const MAC_BYTES = 32
 const EXPIRATION = /^(?:[1-9]\d*)?$/
+// The MAC is the one field the MAC does not cover, and base64 decoding is
+// lenient: accept only its one canonical spelling (43 characters, the last
+// with zero padding bits), as iron's own string comparison does.
+const MAC_TEXT = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/
 const PASSWORD_ID = /^\w*$/
 const DERIVED_KEYS_KEPT = 256
 
@@ -120,7 +124,7 @@ export class IronSealer {
     if (parts.length !== 8) return undefined
     const [prefix, passwordId, encSalt, ivB64, encryptedB64, expiration, macSalt, macB64] = parts as [string, string, string, string, string, string, string, string]
     if (prefix !== PREFIX || !PASSWORD_ID.test(passwordId) || !EXPIRATION.test(expiration)) return undefined
-    if (encSalt === '' || macSalt === '') return undefined
+    if (encSalt === '' || macSalt === '' || !MAC_TEXT.test(macB64)) return undefined
     const given = Buffer.from(macB64, 'base64url')
     const iv = Buffer.from(ivB64, 'base64url')
     if (given.length !== MAC_BYTES || iv.length !== IV_BYTES) return undefined

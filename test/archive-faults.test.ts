@@ -50,7 +50,7 @@ t.test('an archive that fails to write answers 503 and sends no cookie for state
 
 t.test('an archive error with its own FST_SESSION_ARCHIVE_* code keeps it', async (t) => {
   const { app, archive } = await faultyApp(t)
-  archive.fail('set', new FST_SESSION_ARCHIVE_FULL('/sessions'))
+  archive.fail('set', new FST_SESSION_ARCHIVE_FULL())
   const response = await app.inject({ method: 'POST', url: '/visit' })
   t.equal(response.statusCode, 503)
   t.equal(response.json().code, 'FST_SESSION_ARCHIVE_FULL')

@@ -279,7 +279,13 @@ export class FileArchive implements Archive {
     } catch (error) {
       absentIsFine(error)
       await this.#fs.mkdir(this.#dir, { recursive: true, mode: 0o700 })
-      await this.#fs.mkdir(domainDir, { mode: 0o700 })
+      try {
+        await this.#fs.mkdir(domainDir, { mode: 0o700 })
+      } catch (error) {
+        // Another process made it meanwhile: use it if it is a real directory.
+        if (errorCode(error) !== 'EEXIST') throw error
+        stats = await this.#fs.lstat(domainDir)
+      }
     }
     if (stats !== undefined && !stats.isDirectory()) {
       throw Object.assign(new Error(`${domainDir} is not a directory (a symbolic link is never followed)`), { code: 'ENOTDIR' })
@@ -336,13 +342,15 @@ export class FileArchive implements Archive {
   }
 
   readonly #fail = (error: unknown): never => {
-    const code = errorCode(error) as string
+    const code = errorCode(error) ?? 'an unknown error'
     const failure = FULL.has(code)
-      ? new FST_SESSION_ARCHIVE_FULL(this.#dir)
+      ? new FST_SESSION_ARCHIVE_FULL()
       : DENIED.has(code)
-        ? new FST_SESSION_ARCHIVE_DENIED(this.#dir)
-        : new FST_SESSION_ARCHIVE_IO(this.#dir, error instanceof Error ? error.message : String(error))
-    failure.cause = error
+        ? new FST_SESSION_ARCHIVE_DENIED()
+        : new FST_SESSION_ARCHIVE_IO(code)
+    // A system error's message and path name the session's files, hence its
+    // id, and an error's message may reach the client: keep the code only.
+    failure.cause = { code, syscall: (error as { syscall?: string } | null)?.syscall }
     throw failure
   }
 }
