@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Archive } from './archives/archive.js'
-import type { Codec, Json } from './codec.js'
+import type { Codec, Json, UnknownTypeError } from './codec.js'
 import { CookieWriter, emitCookie, readCookie, sendCookie, type ParseCookie } from './cookie-header.js'
 import { FST_SESSION_ARCHIVE_UNAVAILABLE } from './errors.js'
 import { KeyedQueue } from './keyed-queue.js'
@@ -127,7 +127,14 @@ export class ArchiveMode implements SessionEngine {
     if (now - stored.t >= this.#options.maxAge * 1000) return this.#reject(session, 'idle timeout')
     if (now - stored.c >= this.#options.absoluteTimeout * 1000) return this.#reject(session, 'absolute timeout')
     const state = session[kState]
-    restoreData(state, stored.d, this.codec)
+    try {
+      restoreData(state, stored.d, this.codec)
+    } catch (error) {
+      // The codec throws nothing else: a value whose type is not registered (any more).
+      session[kRequest].log.warn({ code: 'FST_SESSION_UNKNOWN_TYPE', type: (error as UnknownTypeError).type },
+        'fastify-sessions: the stored session holds a value of a type not registered; starting a fresh session')
+      return
+    }
     state.created = stored.c
     state.isNew = false
     state.id = id

@@ -1,5 +1,5 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Codec, Json } from './codec.js'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { Codec, Json, UnknownTypeError } from './codec.js'
 import { CookieWriter, emitCookie, readCookie, sendCookie, type ParseCookie } from './cookie-header.js'
 import { FST_SESSION_COOKIE_TOO_LARGE } from './errors.js'
 import { IronSealer } from './iron-token.js'
@@ -55,14 +55,14 @@ export class CookieMode implements SessionEngine {
     state.loaded = true
     const token = state.source
     if (token === undefined || token === '') return
-    const rejected = this.#restore(state, token, Date.now())
+    const rejected = this.#restore(state, token, Date.now(), session[kRequest].log)
     if (rejected !== undefined) {
       session[kRequest].log.debug({ code: 'FST_SESSION_COOKIE_REJECTED', reason: rejected },
         'fastify-sessions: the session cookie was not accepted; starting a fresh session')
     }
   }
 
-  #restore (state: SessionState, token: string, now: number): string | undefined {
+  #restore (state: SessionState, token: string, now: number, log: FastifyBaseLogger): string | undefined {
     const unsealed = this.#sealer.unseal(token, now)
     if (unsealed === undefined) return 'not a valid, unexpired seal'
     let payload: unknown
@@ -74,7 +74,14 @@ export class CookieMode implements SessionEngine {
     if (!isPayload(payload)) return 'the sealed payload is not a session'
     if (now - payload.t >= this.#options.maxAge * 1000) return 'idle timeout'
     if (now - payload.c >= this.#options.absoluteTimeout * 1000) return 'absolute timeout'
-    restoreData(state, payload.d, this.codec)
+    try {
+      restoreData(state, payload.d, this.codec)
+    } catch (error) {
+      // The codec throws nothing else: a value whose type is not registered (any more).
+      log.warn({ code: 'FST_SESSION_UNKNOWN_TYPE', type: (error as UnknownTypeError).type },
+        'fastify-sessions: the session holds a value of a type not registered; starting a fresh session')
+      return undefined
+    }
     state.created = payload.c
     state.isNew = false
     // Sealed with an older secret: reseal with the current one in this response.

@@ -3,6 +3,7 @@ export type { Archive } from './archives/archive.js'
 export { FileArchive, type FileArchiveOptions } from './archives/file.js'
 export { MemoryArchive, type MemoryArchiveOptions } from './archives/memory.js'
 export { RedisArchive, type RedisArchiveOptions, type RedisClient } from './archives/redis.js'
+export { defineSessionType, MAX_DEPTH, type SessionType } from './codec.js'
 export { Session, type SessionData, type SessionKey, type SessionValue } from './session.js'
 export type {
   FastifySessionsOptions, SessionCookieOptions, SessionCookieSizeOptions, SessionMode

@@ -1,4 +1,5 @@
 import type { Archive } from './archives/archive.js'
+import { BUILT_IN_NAMES, isBuiltInType, type SessionType } from './codec.js'
 import { FST_SESSION_INVALID_OPTION, FST_SESSION_SECRET_TOO_SHORT } from './errors.js'
 
 /** Where a route's session lives: sealed in a cookie, or in the archive behind a signed id. */
@@ -64,6 +65,14 @@ export interface FastifySessionsOptions {
   cookie?: SessionCookieOptions
   /** Cookie size warning and limit. */
   cookieSize?: SessionCookieSizeOptions
+  /**
+   * Classes whose instances sessions may hold, each under a stable name (see
+   * `SessionType`). `Date`, `Map`, `Set`, `bigint`, `URL`, `Buffer` and typed
+   * arrays are built in; names and classes must be unique and not built in.
+   * @default []
+   * @example [defineSessionType({ name: 'Money', type: Money, encode: (m) => ({ cents: m.cents }), decode: (json) => new Money(json.cents) })]
+   */
+  types?: readonly SessionType[]
 }
 
 /** The options after validation: complete, normalised and frozen. */
@@ -78,6 +87,7 @@ export interface ResolvedOptions {
   readonly rolling: boolean
   readonly cookie: Readonly<Required<Omit<SessionCookieOptions, 'domain'>> & { domain: string | undefined }>
   readonly cookieSize: Readonly<Required<SessionCookieSizeOptions>>
+  readonly types: readonly SessionType[]
 }
 
 const MIN_SECRET_LENGTH = 32
@@ -167,11 +177,13 @@ function resolveCookie (value: unknown, cookieNames: readonly string[]): Resolve
   if (sameSite === 'none' && secure === false) fail('cookie.sameSite', "'none' needs cookie.secure true or 'auto': browsers drop a SameSite=None cookie that is not Secure")
   if (partitioned && secure === false) fail('cookie.partitioned', "needs cookie.secure true or 'auto': browsers drop a Partitioned cookie that is not Secure")
   // RFC 6265bis cookie prefixes: browsers refuse a prefixed cookie that breaks them.
+  // Browsers match the prefixes without regard to case.
   for (const cookieName of cookieNames) {
-    if (cookieName.startsWith('__Secure-') || cookieName.startsWith('__Host-')) {
+    const name = cookieName.toLowerCase()
+    if (name.startsWith('__secure-') || name.startsWith('__host-')) {
       if (secure !== true) fail('cookie.secure', `must be true for a cookie named "${cookieName}"`)
     }
-    if (cookieName.startsWith('__Host-')) {
+    if (name.startsWith('__host-')) {
       if (path !== '/') fail('cookie.path', `must be "/" for a cookie named "${cookieName}"`)
       if (domain !== undefined) fail('cookie.domain', `must be left out for a cookie named "${cookieName}"`)
     }
@@ -194,6 +206,29 @@ function resolveCookieSize (value: unknown): ResolvedOptions['cookieSize'] {
   return Object.freeze({ warn, max })
 }
 
+function resolveTypes (value: unknown): readonly SessionType[] {
+  if (value === undefined) return Object.freeze([])
+  if (!Array.isArray(value)) fail('types', 'must be an array of { name, type, encode, decode }')
+  const names = new Set<string>()
+  const classes = new Set<unknown>()
+  return Object.freeze(value.map((item: unknown, index) => {
+    const where = `types[${index}]`
+    if (!isObject(item)) fail(where, 'must be an object: { name, type, encode, decode }')
+    const { name, type, encode, decode } = item
+    if (typeof name !== 'string' || name === '') fail(`${where}.name`, 'must be a non-empty string')
+    if (BUILT_IN_NAMES.has(name)) fail(`${where}.name`, `"${name}" is the name of a built-in type`)
+    if (names.has(name)) fail(`${where}.name`, `"${name}" is already the name of another type`)
+    if (typeof type !== 'function' || typeof type.prototype !== 'object' || type.prototype === null) fail(`${where}.type`, 'must be a class')
+    if (isBuiltInType(type)) fail(`${where}.type`, 'must not be a plain object, an array or a built-in type')
+    if (classes.has(type)) fail(`${where}.type`, 'is already registered under another name')
+    if (typeof encode !== 'function') fail(`${where}.encode`, 'must be a function')
+    if (typeof decode !== 'function') fail(`${where}.decode`, 'must be a function')
+    names.add(name)
+    classes.add(type)
+    return Object.freeze({ name, type, encode, decode }) as SessionType
+  }))
+}
+
 /** Validates the plugin options once, at registration, and returns them complete and frozen. */
 export function resolveOptions (options: unknown): ResolvedOptions {
   if (!isObject(options)) fail('options', 'must be an object with at least a secret')
@@ -210,6 +245,7 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     absoluteTimeout: positiveInteger('absoluteTimeout', options['absoluteTimeout'], 7 * DAY),
     rolling: boolean('rolling', options['rolling'], false),
     cookie: resolveCookie(options['cookie'], [cookieName, idCookieName]),
-    cookieSize: resolveCookieSize(options['cookieSize'])
+    cookieSize: resolveCookieSize(options['cookieSize']),
+    types: resolveTypes(options['types'])
   })
 }

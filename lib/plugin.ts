@@ -40,7 +40,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOpti
   }
   if (!fastify.hasDecorator('parseCookie')) await fastify.register(fastifyCookie)
   const parse = (header: string): Record<string, string | undefined> => fastify.parseCookie(header)
-  const codec = new Codec()
+  const codec = new Codec(options.types)
   const cookieMode = new CookieMode(options, codec, parse)
   // The archive is made on first use: an app whose routes all use cookies
   // never creates the default file archive's directory.

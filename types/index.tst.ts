@@ -1,11 +1,21 @@
 import Fastify from 'fastify'
 import { expect, test } from 'tstyche'
-import fastifySessions, { fastifySessions as named, type Session } from '../lib/index.js'
+import fastifySessions, { defineSessionType, fastifySessions as named, type Session, type SessionType } from '../lib/index.js'
+
+class Money {
+  constructor (readonly cents: number, readonly currency: string) {}
+}
 
 declare module '../lib/index.js' {
   interface SessionData {
     user: { id: string, name: string }
     visits: number
+    lastSeen: Date
+    scores: Map<string, number>
+    tags: Set<string>
+    balance: bigint
+    wallet: Money
+    history: Array<{ at: Date, url: URL }>
   }
 }
 
@@ -34,6 +44,48 @@ test('request.session is a Session, typed by SessionData', () => {
     expect(request.session.isNew).type.toBe<boolean>()
     return 'ok'
   })
+})
+
+test('values beyond JSON type-check on get and set', () => {
+  app.get('/rich', async (request) => {
+    expect(request.session.get('lastSeen')).type.toBe<Date | undefined>()
+    expect(request.session.get('scores')).type.toBe<Map<string, number> | undefined>()
+    expect(request.session.get('tags')).type.toBe<Set<string> | undefined>()
+    expect(request.session.get('balance')).type.toBe<bigint | undefined>()
+    expect(request.session.get('wallet')).type.toBe<Money | undefined>()
+    expect(request.session.get('history')).type.toBe<Array<{ at: Date, url: URL }> | undefined>()
+    expect(request.session.set('lastSeen', new Date())).type.not.toRaiseError()
+    expect(request.session.set('scores', new Map([['ada', 1]]))).type.not.toRaiseError()
+    expect(request.session.set('tags', new Set(['a']))).type.not.toRaiseError()
+    expect(request.session.set('balance', 2n ** 70n)).type.not.toRaiseError()
+    expect(request.session.set('wallet', new Money(1, 'EUR'))).type.not.toRaiseError()
+    expect(request.session.set('history', [{ at: new Date(), url: new URL('https://example.com') }])).type.not.toRaiseError()
+    expect(request.session.set('lastSeen', '2024-01-01')).type.toRaiseError()
+    expect(request.session.set('scores', new Map([['ada', '1']]))).type.toRaiseError()
+    expect(request.session.set('balance', 1)).type.toRaiseError()
+    return 'ok'
+  })
+})
+
+test('defineSessionType infers the instance and encoded types', () => {
+  const money = defineSessionType({
+    name: 'Money',
+    type: Money,
+    encode: (value) => {
+      expect(value).type.toBe<Money>()
+      return { cents: value.cents, currency: value.currency }
+    },
+    decode: (json) => {
+      expect(json).type.toBe<{ cents: number, currency: string }>()
+      return new Money(json.cents, json.currency)
+    }
+  })
+  expect(money).type.toBe<SessionType<Money, { cents: number, currency: string }>>()
+  expect(defineSessionType({ name: 'Money', type: Money, encode: (value) => value.cents, decode: (cents) => String(cents) })).type.toRaiseError()
+  expect(app.register(fastifySessions, { secret: 'x'.repeat(32), types: [money] })).type.not.toRaiseError()
+  expect(app.register(fastifySessions, { secret: 'x'.repeat(32), types: [money, defineSessionType({ name: 'Url', type: URL, encode: (url) => url.href, decode: (href) => new URL(href) })] })).type.not.toRaiseError()
+  expect(app.register(fastifySessions, { secret: 'x'.repeat(32), types: [{ name: 'Money', type: Money }] })).type.toRaiseError()
+  expect(app.register(fastifySessions, { secret: 'x'.repeat(32), types: money })).type.toRaiseError()
 })
 
 test('routes choose their session in config', () => {

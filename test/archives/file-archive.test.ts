@@ -473,3 +473,14 @@ t.test('a domain directory another process creates at the same moment is used, a
   t.equal(refused.code, 'FST_SESSION_ARCHIVE_IO')
   t.equal(refused.cause?.code, 'ENOTDIR')
 })
+
+t.test('a failure to create a domain directory is the archive error it maps to', async (t) => {
+  const { dir, archive } = await setup(t, {
+    mkdir: (async (target: string, options: Parameters<typeof fsp.mkdir>[1]) => {
+      if (path.dirname(target) === dir) throw systemError('ENOSPC')
+      return fsp.mkdir(target, options)
+    }) as FileArchiveFs['mkdir']
+  })
+  const error = await rejection(t, archive.set(newDomain(), 'session', 'x'))
+  t.equal(error.code, 'FST_SESSION_ARCHIVE_FULL')
+})
