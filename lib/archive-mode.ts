@@ -1,38 +1,18 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Archive } from './archives/archive.js'
-import type { Codec, Json, UnknownTypeError } from './codec.js'
+import type { Codec, Json } from './codec.js'
 import { CookieWriter, emitCookie, readCookie, sendCookie, type ParseCookie } from './cookie-header.js'
 import { FST_SESSION_ARCHIVE_UNAVAILABLE } from './errors.js'
 import { KeyedQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { createSessionId, IdSigner } from './session-id.js'
 import {
-  emptyState, keepOnly, kReply, kRequest, kState, resetState, restoreData, Session,
+  emptyState, keepOnly, kReply, kRequest, kState, parseStoredSession, resetState, restoreSession, Session, timedOut,
   type SessionEngine, type SessionState
 } from './session.js'
 
 /** The archive key a session is stored under: `<dir>/<id>/session.json` for the file archive. */
 export const SESSION_KEY = 'session'
-
-/** A stored session: creation time, last save (both ms) and the data. */
-interface StoredSession {
-  c: number
-  t: number
-  d: Record<string, Json>
-}
-
-function parseStored (text: string): StoredSession | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(text)
-  } catch {
-    return undefined
-  }
-  if (typeof value !== 'object' || value === null) return undefined
-  const { c, t, d } = value as Record<string, unknown>
-  if (!Number.isSafeInteger(c) || !Number.isSafeInteger(t) || typeof d !== 'object' || d === null || Array.isArray(d)) return undefined
-  return value as StoredSession
-}
 
 /** How often a save is retried when other processes keep changing the session under it. */
 const SAVE_ATTEMPTS = 8
@@ -121,22 +101,12 @@ export class ArchiveMode implements SessionEngine {
       throw archiveFailure(error)
     }
     if (text === undefined) return this.#reject(session, 'no session is stored under this id')
-    const stored = parseStored(text)
-    if (stored === undefined) return this.#reject(session, 'the stored session is not readable')
-    const now = Date.now()
-    if (now - stored.t >= this.#options.maxAge * 1000) return this.#reject(session, 'idle timeout')
-    if (now - stored.c >= this.#options.absoluteTimeout * 1000) return this.#reject(session, 'absolute timeout')
+    const stored = parseStoredSession(text)
+    if (typeof stored === 'string') return this.#reject(session, stored)
+    const expired = timedOut(stored, Date.now(), this.#options)
+    if (expired !== undefined) return this.#reject(session, expired)
     const state = session[kState]
-    try {
-      restoreData(state, stored.d, this.codec)
-    } catch (error) {
-      // The codec throws nothing else: a value whose type is not registered (any more).
-      session[kRequest].log.warn({ code: 'FST_SESSION_UNKNOWN_TYPE', type: (error as UnknownTypeError).type },
-        'fastify-sessions: the stored session holds a value of a type not registered; starting a fresh session')
-      return
-    }
-    state.created = stored.c
-    state.isNew = false
+    if (!restoreSession(state, stored, this.codec, session[kRequest].log)) return
     state.id = id
     state.source = id
   }
@@ -235,8 +205,8 @@ export class ArchiveMode implements SessionEngine {
         // The session existed when this request read it: merge this request's
         // changes into what is stored now, which other requests may have changed.
         current = await archive.get(id, SESSION_KEY)
-        const stored = current === undefined ? undefined : parseStored(current)
-        if (stored === undefined) return false
+        const stored = current === undefined ? 'nothing stored' : parseStoredSession(current)
+        if (typeof stored === 'string') return false
         data = mergeChanges(stored.d, state)
       }
       const text = JSON.stringify({ c: state.created, t: now, d: data })

@@ -1,27 +1,13 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import type { Codec, Json, UnknownTypeError } from './codec.js'
+import type { Codec } from './codec.js'
 import { CookieWriter, emitCookie, readCookie, sendCookie, type ParseCookie } from './cookie-header.js'
 import { FST_SESSION_COOKIE_TOO_LARGE } from './errors.js'
 import { IronSealer } from './iron-token.js'
 import type { ResolvedOptions } from './options.js'
 import {
-  emptyState, keepOnly, kReply, kRequest, kState, resetState, restoreData, Session,
+  emptyState, keepOnly, kReply, kRequest, kState, parseStoredSession, resetState, restoreSession, Session, timedOut,
   type SessionEngine, type SessionState
 } from './session.js'
-
-/** What the sealed token carries: creation time, issue time (both ms) and the data. */
-interface SealedPayload {
-  c: number
-  t: number
-  d: Record<string, Json>
-}
-
-function isPayload (value: unknown): value is SealedPayload {
-  if (typeof value !== 'object' || value === null) return false
-  const { c, t, d } = value as Record<string, unknown>
-  return Number.isSafeInteger(c) && Number.isSafeInteger(t) &&
-    typeof d === 'object' && d !== null && !Array.isArray(d)
-}
 
 /**
  * Sealed-cookie mode: the whole session is an iron token in one cookie. The
@@ -65,27 +51,12 @@ export class CookieMode implements SessionEngine {
   #restore (state: SessionState, token: string, now: number, log: FastifyBaseLogger): string | undefined {
     const unsealed = this.#sealer.unseal(token, now)
     if (unsealed === undefined) return 'not a valid, unexpired seal'
-    let payload: unknown
-    try {
-      payload = JSON.parse(unsealed.json)
-    } catch {
-      return 'the sealed payload is not JSON'
-    }
-    if (!isPayload(payload)) return 'the sealed payload is not a session'
-    if (now - payload.t >= this.#options.maxAge * 1000) return 'idle timeout'
-    if (now - payload.c >= this.#options.absoluteTimeout * 1000) return 'absolute timeout'
-    try {
-      restoreData(state, payload.d, this.codec)
-    } catch (error) {
-      // The codec throws nothing else: a value whose type is not registered (any more).
-      log.warn({ code: 'FST_SESSION_UNKNOWN_TYPE', type: (error as UnknownTypeError).type },
-        'fastify-sessions: the session holds a value of a type not registered; starting a fresh session')
-      return undefined
-    }
-    state.created = payload.c
-    state.isNew = false
+    const payload = parseStoredSession(unsealed.json)
+    if (typeof payload === 'string') return payload
+    const expired = timedOut(payload, now, this.#options)
+    if (expired !== undefined) return expired
     // Sealed with an older secret: reseal with the current one in this response.
-    if (unsealed.secretIndex !== 0) state.touched = true
+    if (restoreSession(state, payload, this.codec, log) && unsealed.secretIndex !== 0) state.touched = true
     return undefined
   }
 

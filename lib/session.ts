@@ -1,6 +1,6 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Codec, Json } from './codec.js'
-import type { SessionMode } from './options.js'
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { Codec, Json, UnknownTypeError } from './codec.js'
+import type { ResolvedOptions, SessionMode } from './options.js'
 
 /**
  * The shape of every session, extended by declaration merging:
@@ -118,7 +118,7 @@ export function keepOnly (state: SessionState, keep: readonly string[] | undefin
 }
 
 /** Fills a state's data from stored JSON forms. */
-export function restoreData (state: SessionState, json: Record<string, Json>, codec: Codec): void {
+function restoreData (state: SessionState, json: Record<string, Json>, codec: Codec): void {
   const data: Record<string, unknown> = Object.create(null)
   const copy: Record<string, Json> = Object.create(null)
   for (const key of Object.keys(json)) {
@@ -128,6 +128,55 @@ export function restoreData (state: SessionState, json: Record<string, Json>, co
   }
   state.data = data
   state.json = copy
+}
+
+/** A session as both modes store it, sealed or archived: creation time, last save (both ms) and the data. */
+export interface StoredSession {
+  c: number
+  t: number
+  d: Record<string, Json>
+}
+
+/** Reads a stored session's JSON text; for anything else, why not. */
+export function parseStoredSession (text: string): StoredSession | string {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return 'the stored payload is not JSON'
+  }
+  if (typeof value !== 'object' || value === null) return 'the stored payload is not a session'
+  const { c, t, d } = value as Record<string, unknown>
+  if (!Number.isSafeInteger(c) || !Number.isSafeInteger(t) || typeof d !== 'object' || d === null || Array.isArray(d)) {
+    return 'the stored payload is not a session'
+  }
+  return value as StoredSession
+}
+
+/** Which timeout a stored session is past at `now`, if any: both are checked on the server. */
+export function timedOut (stored: StoredSession, now: number, options: ResolvedOptions): string | undefined {
+  if (now - stored.t >= options.maxAge * 1000) return 'idle timeout'
+  if (now - stored.c >= options.absoluteTimeout * 1000) return 'absolute timeout'
+  return undefined
+}
+
+/**
+ * Gives a state the stored session's data and creation time; false, with a
+ * warning, when a value's type is not registered (any more): the state then
+ * stays a fresh session.
+ */
+export function restoreSession (state: SessionState, stored: StoredSession, codec: Codec, log: FastifyBaseLogger): boolean {
+  try {
+    restoreData(state, stored.d, codec)
+  } catch (error) {
+    // The codec throws nothing else.
+    log.warn({ code: 'FST_SESSION_UNKNOWN_TYPE', type: (error as UnknownTypeError).type },
+      'fastify-sessions: the session holds a value of a type not registered; starting a fresh session')
+    return false
+  }
+  state.created = stored.c
+  state.isNew = false
+  return true
 }
 
 /** `request.session`: one request's view of its session. */
