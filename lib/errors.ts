@@ -63,6 +63,18 @@ export const FST_SESSION_ARCHIVE_IO = createError<[code: string]>(
   503
 )
 
+/**
+ * A built-in archive holds `maxSessions` sessions and none of them is new
+ * enough to make room: a session that was never stored cannot be stored now.
+ * The plugin serves such a request without storing its session (no cookie,
+ * one warning); sessions already stored are never refused.
+ */
+export const FST_SESSION_ARCHIVE_AT_CAPACITY = createError(
+  'FST_SESSION_ARCHIVE_AT_CAPACITY',
+  'fastify-sessions: the session archive holds its maximum of sessions; raise its maxSessions or shorten maxAge',
+  503
+)
+
 /** A domain or key name that is not safe to use as a path or store key. */
 export const FST_SESSION_ARCHIVE_INVALID_NAME = createError<[kind: string, name: string]>(
   'FST_SESSION_ARCHIVE_INVALID_NAME',

@@ -16,6 +16,19 @@
  * - A domain exists while it holds at least one key.
  * - Errors are thrown (rejected), never swallowed: the plugin answers 503 with
  *   `FST_SESSION_ARCHIVE_*` and sends no cookie for state that was not stored.
+ *
+ * Limits, kept by the built-in archives (an archive of your own may keep them
+ * the same way, or none):
+ * - A domain is *new* from the `set` or `compareAndSet` that creates it until
+ *   a `get` finds it: the plugin reads a session only when its browser sends
+ *   the id back, so a found domain is one whose browser came back. It is then
+ *   *established*.
+ * - New domains have a quota of their own (`maxNewSessions`); creating one
+ *   beyond it, or beyond `maxSessions` in all, first removes the oldest new
+ *   domain. An established domain is never removed to make room.
+ * - When every stored domain is established and there are `maxSessions` of
+ *   them, creating a domain rejects with `FST_SESSION_ARCHIVE_AT_CAPACITY`;
+ *   writes to existing domains still succeed.
  */
 export interface Archive {
   get (domain: string, key: string): Promise<string | undefined>
