@@ -1,15 +1,17 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { archiveFailure, isAtCapacity, warnAtCapacity } from './archive-failure.js'
 import type { Archive } from './archives/archive.js'
 import type { Codec, Json } from './codec.js'
-import { CookieWriter, emitCookie, readCookie, sendCookie, type ParseCookie } from './cookie-header.js'
-import { FST_SESSION_ARCHIVE_UNAVAILABLE } from './errors.js'
+import { CookieWriter, emitCookie, readCookie, sendCookie } from './cookie-header.js'
+import { FST_SESSION_ARCHIVE_UNAVAILABLE, FST_SESSION_HEADERS_SENT } from './errors.js'
 import { KeyedQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { createSessionId, IdSigner } from './session-id.js'
 import {
-  emptyState, keepOnly, kReply, kRequest, kState, parseStoredSession, resetState, restoreSession, Session, timedOut,
-  type SessionEngine, type SessionState
+  collectInPlaceChanges, cookieCannotBeSent, emptyState, expiryOf, keepOnly, kReply, kRequest, kState, parseStoredSession, resetState,
+  restoreSession, Session, storedForm, timedOut, lostToRevocation, type SessionEngine, type SessionState
 } from './session.js'
+import { syncUserIndex, type UserSessions } from './user-sessions.js'
 
 /** The archive key a session is stored under: `<dir>/<id>/session.json` for the file archive. */
 export const SESSION_KEY = 'session'
@@ -28,103 +30,142 @@ function mergeChanges (stored: Record<string, Json>, state: SessionState): Recor
   return data
 }
 
-function isArchiveError (error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code
-  return typeof code === 'string' && code.startsWith('FST_SESSION_ARCHIVE_')
-}
-
-/** Archive errors keep their own code; anything else an archive throws becomes `FST_SESSION_ARCHIVE_UNAVAILABLE`. */
-export function archiveFailure (error: unknown): Error {
-  if (isArchiveError(error)) return error as Error
-  const failure = new FST_SESSION_ARCHIVE_UNAVAILABLE(error instanceof Error ? error.message : String(error))
-  failure.cause = error
-  return failure
-}
+/** Archive mode's part of a session's state: the stored text read in `onRequest`, parsed on first use. */
+const kPending = Symbol('fastify-sessions.pending')
+type PendingState = SessionState & { [kPending]?: string | undefined }
 
 /**
  * Archive mode: the cookie carries a signed random id, the state lives in an
- * `Archive` under that id. Sessions are read in `onRequest` and stored in
- * `onSend` only when something changed, so anonymous traffic stores nothing.
+ * `Archive` under that id. The stored text is fetched in `onRequest` and
+ * parsed on the session's first use; it is stored in `onSend` only when
+ * something changed, so anonymous traffic stores nothing.
  *
  * A save merges the keys this request changed into the state stored now, so
  * two requests changing different keys both keep their change, and a session
- * destroyed meanwhile stays destroyed. Within this process, saves and
- * destroys of one session run one at a time; across processes, the archive's
- * `compareAndSet` (when it has one) makes the merge atomic.
+ * destroyed or regenerated meanwhile stays gone: that save sends no cookie.
+ * Within this process, saves and destroys of one session run one at a time;
+ * across processes, the archive's `compareAndSet` (when it has one) makes the
+ * merge atomic.
  */
 export class ArchiveMode implements SessionEngine {
   readonly mode = 'archive' as const
-  readonly #options: ResolvedOptions
+  readonly options: ResolvedOptions
+  readonly maxSize: number
+  readonly codec: Codec
   readonly #archive: Archive
   readonly #ids: IdSigner
   readonly #cookie: CookieWriter
-  readonly #parse: ParseCookie
+  readonly #users: UserSessions
   readonly #locks = new KeyedQueue()
 
-  readonly codec: Codec
-
-  constructor (options: ResolvedOptions, codec: Codec, archive: Archive, parse: ParseCookie) {
-    this.#options = options
+  constructor (options: ResolvedOptions, codec: Codec, archive: Archive, users: UserSessions) {
+    this.options = options
+    this.maxSize = options.maxSize
     this.codec = codec
     this.#archive = archive
     this.#ids = new IdSigner(options.secrets)
     this.#cookie = new CookieWriter(options.idCookieName, options.cookie)
-    this.#parse = parse
+    this.#users = users
+  }
+
+  get archive (): Archive {
+    return this.#archive
   }
 
   async start (request: FastifyRequest, reply: FastifyReply): Promise<Session> {
-    const state = emptyState(undefined)
+    const state: PendingState = emptyState(undefined)
     state.dirty = new Set()
-    resetState(state)
-    state.loaded = true
     const session = new Session(this, request, reply, state)
-    const value = readCookie(request, this.#cookie.name, this.#parse)
+    const value = readCookie(request, this.#cookie.name)
     if (value !== undefined && value !== '') {
       const verified = this.#ids.verify(value)
       if (verified === undefined) {
         this.#reject(session, 'the id cookie is not one this server signed')
       } else {
-        await this.#read(session, verified.id)
-        // Signed with an older secret: sign it again with the current one.
-        if (!state.isNew && verified.secretIndex !== 0) state.touched = true
+        const text = await this.#fetch(verified.id)
+        if (text === undefined) {
+          this.#reject(session, 'no session is stored under this id')
+        } else {
+          state[kPending] = text
+          state.id = verified.id
+          state.source = verified.id
+          // Signed with an older secret: sign it again with the current one.
+          if (verified.secretIndex !== 0) state.touched = true
+          return session
+        }
       }
     }
-    state.id ??= createSessionId()
+    resetState(state)
+    state.loaded = true
+    state.id = createSessionId()
     return session
   }
 
-  async #read (session: Session, id: string): Promise<void> {
-    let text: string | undefined
+  async #fetch (id: string): Promise<string | undefined> {
     try {
-      text = await this.#archive.get(id, SESSION_KEY)
+      return await this.#archive.get(id, SESSION_KEY)
     } catch (error) {
       throw archiveFailure(error)
     }
-    if (text === undefined) return this.#reject(session, 'no session is stored under this id')
+  }
+
+  newHandle (userId: string): string {
+    return this.#users.newHandle(userId)
+  }
+
+  /** Parses the stored text fetched in `onRequest`. */
+  decode (session: Session): void {
+    const state: PendingState = session[kState]
+    const text = state[kPending] as string
+    state[kPending] = undefined
+    const touched = state.touched
+    resetState(state)
+    state.loaded = true
+    const reason = this.#restore(session, text)
+    if (reason === undefined) {
+      state.touched = touched
+      return
+    }
+    this.#reject(session, reason)
+    state.source = undefined
+    state.id = createSessionId()
+  }
+
+  #restore (session: Session, text: string): string | undefined {
     const stored = parseStoredSession(text)
-    if (typeof stored === 'string') return this.#reject(session, stored)
-    const expired = timedOut(stored, Date.now(), this.#options)
-    if (expired !== undefined) return this.#reject(session, expired)
+    if (typeof stored === 'string') return stored
+    const expired = timedOut(stored, Date.now(), this.options)
+    if (expired !== undefined) return expired
     const state = session[kState]
-    if (!restoreSession(state, stored, this.codec, session[kRequest].log)) return
-    state.id = id
-    state.source = id
+    if (!restoreSession(state, stored, this.codec, session[kRequest].log)) return 'a value of a type not registered'
+    state.bytes = text.length
+    return undefined
   }
 
   #reject (session: Session, reason: string): void {
+    session[kState].rejected = true
     session[kRequest].log.debug({ code: 'FST_SESSION_ID_REJECTED', reason },
       'fastify-sessions: the session id was not accepted; starting a fresh session')
   }
 
   async load (session: Session): Promise<void> {
-    const state = session[kState]
+    const state: PendingState = session[kState]
     const id = state.source
+    // An id that regenerate() retired stays scheduled for removal.
+    const replaced = state.replaced
     resetState(state)
+    state.loaded = true
     state.source = undefined
-    state.replaced = undefined
-    state.id = undefined
-    if (id !== undefined) await this.#read(session, id)
-    state.id ??= createSessionId()
+    state.id = createSessionId()
+    state.replaced = replaced
+    if (id === undefined) return
+    const text = await this.#fetch(id)
+    if (text === undefined) return this.#reject(session, 'no session is stored under this id')
+    state.id = id
+    state.source = id
+    state[kPending] = text
+    state.loaded = false
+    this.decode(session)
   }
 
   async save (session: Session): Promise<void> {
@@ -133,13 +174,20 @@ export class ArchiveMode implements SessionEngine {
 
   async destroy (session: Session): Promise<void> {
     const state = session[kState]
+    const came = state.source !== undefined || state.replaced !== undefined || state.rejected
     const ids = [state.source, state.replaced].filter((id) => id !== undefined)
-    await Promise.all(ids.map((id) => this.#removeDomain(id)))
+    const handles = [state.handle, state.retiredHandle].filter((handle) => handle !== undefined)
+    await Promise.all(ids.map((id) => this.revokeId(id)))
+    await Promise.all(handles.map((handle) => this.#users.remove(handle)))
     resetState(state)
     state.source = undefined
     state.replaced = undefined
+    state.retiredHandle = undefined
+    state.rejected = false
     state.id = createSessionId()
-    emitCookie(session, this.#cookie.clear(session[kRequest]), true)
+    // A request that brought no session has no cookie to clear.
+    if (came) emitCookie(session, this.#cookie.clear(session[kRequest]), true)
+    else state.setCookie = undefined
   }
 
   async regenerate (session: Session, keep: readonly string[] | undefined): Promise<void> {
@@ -153,45 +201,68 @@ export class ArchiveMode implements SessionEngine {
 
   commit (session: Session): Promise<void> | void {
     const state = session[kState]
-    const reply = session[kReply]
-    if (state.changed || state.touched || state.replaced !== undefined || (this.#options.rolling && !state.isNew)) {
-      return this.#store(session, false).then(() => sendCookie(session, reply))
+    if (!state.loaded) {
+      if (!this.options.rolling && !state.touched) {
+        sendCookie(session, session[kReply])
+        return
+      }
+      this.decode(session)
     }
-    sendCookie(session, reply)
+    collectInPlaceChanges(state, this.codec)
+    if (state.changed || state.touched || state.replaced !== undefined || (this.options.rolling && !state.isNew)) {
+      return this.#store(session, false).then(() => sendCookie(session, session[kReply]))
+    }
+    // A cookie we refused would come back with every request: clear it once.
+    if (state.rejected && state.setCookie === undefined) state.setCookie = this.#cookie.clear(session[kRequest])
+    sendCookie(session, session[kReply])
   }
 
   async #store (session: Session, explicit: boolean): Promise<void> {
     const state = session[kState]
+    collectInPlaceChanges(state, this.codec)
     const id = state.id as string
     const now = Date.now()
     if (state.created === 0) state.created = now
-    const ttl = Math.min(this.#options.maxAge * 1000, state.created + this.#options.absoluteTimeout * 1000 - now)
+    const ttl = expiryOf(state.created, now, state.maxAge, this.options) - now
+    const creating = state.source !== id
+    // Without a response to carry it, only a session whose cookie the browser already holds can be stored.
+    const detached = explicit && cookieCannotBeSent(session)
+    if (detached && (creating || state.replaced !== undefined)) throw new FST_SESSION_HEADERS_SENT()
     let stored: boolean
     try {
       stored = await this.#locks.run(id, () => this.#write(state, id, now, ttl))
-      if (state.replaced !== undefined) {
-        await this.#removeDomain(state.replaced)
-        state.replaced = undefined
+      if (stored) {
+        if (state.replaced !== undefined) {
+          await this.revokeId(state.replaced)
+          state.replaced = undefined
+        }
+        await syncUserIndex(this.#users, state, { m: 'a', i: id }, this.options.absoluteTimeout, now)
       }
     } catch (error) {
-      // No cookie for state that was not stored; the error answers the request.
       state.changed = false
       state.touched = false
       state.setCookie = undefined
+      if (creating && isAtCapacity(error)) {
+        // Served without storing: sessions already stored are never refused.
+        warnAtCapacity(session)
+        return
+      }
+      // No cookie for state that was not stored; the error answers the request.
       throw archiveFailure(error)
     }
     state.changed = false
     state.touched = false
     state.dirty?.clear()
     if (!stored) {
-      session[kRequest].log.debug({ code: 'FST_SESSION_DESTROYED_MEANWHILE' },
-        'fastify-sessions: the session was destroyed by another request; its changes were dropped')
-      resetState(state)
-      state.source = undefined
-      emitCookie(session, this.#cookie.clear(session[kRequest]), explicit)
+      lostToRevocation(session)
       return
     }
+    state.retiredHandle = undefined
+    state.userChanged = false
     state.source = id
+    state.saved = now
+    state.rejected = false
+    if (detached) return
     emitCookie(session, this.#cookie.set(session[kRequest], this.#ids.sign(id), Math.ceil(ttl / 1000)), explicit)
   }
 
@@ -209,7 +280,7 @@ export class ArchiveMode implements SessionEngine {
         if (typeof stored === 'string') return false
         data = mergeChanges(stored.d, state)
       }
-      const text = JSON.stringify({ c: state.created, t: now, d: data })
+      const text = JSON.stringify(storedForm(state, now, data))
       if (archive.compareAndSet === undefined) {
         await archive.set(id, SESSION_KEY, text, ttl)
         return true
@@ -220,12 +291,21 @@ export class ArchiveMode implements SessionEngine {
     throw new FST_SESSION_ARCHIVE_UNAVAILABLE(`one session was saved concurrently more than ${SAVE_ATTEMPTS} times in a row`)
   }
 
-  async #removeDomain (id: string): Promise<void> {
+  /** Removes a session's domain, in turn with this process's saves of it. */
+  async revokeId (id: string): Promise<void> {
     try {
       await this.#locks.run(id, () => this.#archive.removeDomain(id))
     } catch (error) {
       throw archiveFailure(error)
     }
+  }
+
+  /** When a session was last stored, or undefined when it is gone. */
+  async lastSaved (id: string): Promise<number | undefined> {
+    const text = await this.#archive.get(id, SESSION_KEY)
+    if (text === undefined) return undefined
+    const stored = parseStoredSession(text)
+    return typeof stored === 'string' || timedOut(stored, Date.now(), this.options) !== undefined ? undefined : stored.t
   }
 
   close (): Promise<void> | undefined {

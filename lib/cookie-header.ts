@@ -1,9 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { findCookie } from './cookie-parse.js'
 import { FST_SESSION_HEADERS_SENT } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 import { kReply, kState, type Session } from './session.js'
-
-export type ParseCookie = (header: string) => Record<string, unknown>
 
 /**
  * Builds the `Set-Cookie` values of one cookie. The attributes are fixed at
@@ -44,10 +43,10 @@ export class CookieWriter {
 }
 
 /** Reads one cookie of the request, with `@fastify/cookie`'s parsed cookies when it has run. */
-export function readCookie (request: FastifyRequest, name: string, parse: ParseCookie): string | undefined {
-  const cookies = request.cookies as Record<string, unknown> | null | undefined
+export function readCookie (request: FastifyRequest, name: string): string | undefined {
+  const cookies = (request as { cookies?: Record<string, unknown> | null }).cookies
   const header = request.headers.cookie
-  const value = cookies != null ? cookies[name] : header === undefined ? undefined : parse(header)[name]
+  const value = cookies != null ? cookies[name] : header === undefined ? undefined : findCookie(header, name)
   // A name such as "constructor" finds an inherited function when the cookie is absent.
   return typeof value === 'string' ? value : undefined
 }

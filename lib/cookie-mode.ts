@@ -1,38 +1,67 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import { archiveFailure, isAtCapacity, warnAtCapacity } from './archive-failure.js'
+import type { Archive } from './archives/archive.js'
 import type { Codec } from './codec.js'
-import { CookieWriter, emitCookie, readCookie, sendCookie, type ParseCookie } from './cookie-header.js'
-import { FST_SESSION_COOKIE_TOO_LARGE } from './errors.js'
+import { CookieWriter, emitCookie, readCookie, sendCookie } from './cookie-header.js'
+import { FST_SESSION_COOKIE_TOO_LARGE, FST_SESSION_HEADERS_SENT } from './errors.js'
 import { IronSealer } from './iron-token.js'
 import type { ResolvedOptions } from './options.js'
+import { createSessionId } from './session-id.js'
 import {
-  emptyState, keepOnly, kReply, kRequest, kState, parseStoredSession, resetState, restoreSession, Session, timedOut,
-  type SessionEngine, type SessionState
+  collectInPlaceChanges, cookieCannotBeSent, emptyState, expiryOf, keepOnly, kReply, kRequest, kState, parseStoredSession, resetState,
+  restoreSession, Session, storedForm, timedOut, lostToRevocation, type SessionEngine, type SessionState
 } from './session.js'
+import { syncUserIndex, type UserSessions } from './user-sessions.js'
+
+/** The archive key of a revocable cookie session's record. */
+export const RECORD_KEY = 'record'
+
+/**
+ * How long this process trusts that a revocable session's record still
+ * exists, once it has read it: a token revoked on another instance is
+ * refused here within this time; on the instance that revoked it, at once.
+ */
+export const REVOCATION_CHECK_MS = 2000
+const CHECKED_MAX = 10_000
 
 /**
  * Sealed-cookie mode: the whole session is an iron token in one cookie. The
  * token is unsealed on the session's first use, not before, so a route that
  * never reads its session pays nothing for the cookie it was sent.
+ *
+ * With `revocable`, each session also keeps a small record in the archive,
+ * named inside the seal: the token is unsealed when the request arrives and
+ * refused once its record is gone, so `destroy()` ends every copy of it.
  */
 export class CookieMode implements SessionEngine {
   readonly mode = 'cookie' as const
-  readonly #options: ResolvedOptions
+  readonly options: ResolvedOptions
+  readonly maxSize = undefined
+  readonly codec: Codec
   readonly #sealer: IronSealer
   readonly #cookie: CookieWriter
-  readonly #parse: ParseCookie
+  readonly #users: UserSessions
+  readonly #archive: (() => Archive) | undefined
+  /** Records known to exist, and until when that is trusted (ms). */
+  readonly #checked = new Map<string, number>()
 
-  readonly codec: Codec
-
-  constructor (options: ResolvedOptions, codec: Codec, parse: ParseCookie) {
-    this.#options = options
+  constructor (options: ResolvedOptions, codec: Codec, users: UserSessions, archive: (() => Archive) | undefined) {
+    this.options = options
     this.codec = codec
     this.#sealer = new IronSealer(options.secrets)
     this.#cookie = new CookieWriter(options.cookieName, options.cookie)
-    this.#parse = parse
+    this.#users = users
+    this.#archive = archive
   }
 
-  start (request: FastifyRequest, reply: FastifyReply): Session {
-    return new Session(this, request, reply, emptyState(readCookie(request, this.#cookie.name, this.#parse)))
+  start (request: FastifyRequest, reply: FastifyReply): Session | Promise<Session> {
+    const session = new Session(this, request, reply, emptyState(readCookie(request, this.#cookie.name)))
+    if (this.#archive === undefined || session[kState].source === undefined) return session
+    return this.#checkRecord(session).then(() => session)
+  }
+
+  newHandle (userId: string): string {
+    return this.#users.newHandle(userId)
   }
 
   decode (session: Session): void {
@@ -42,10 +71,14 @@ export class CookieMode implements SessionEngine {
     const token = state.source
     if (token === undefined || token === '') return
     const rejected = this.#restore(state, token, Date.now(), session[kRequest].log)
-    if (rejected !== undefined) {
-      session[kRequest].log.debug({ code: 'FST_SESSION_COOKIE_REJECTED', reason: rejected },
-        'fastify-sessions: the session cookie was not accepted; starting a fresh session')
-    }
+    if (rejected !== undefined) this.#reject(session, rejected)
+  }
+
+  #reject (session: Session, reason: string): void {
+    resetState(session[kState])
+    session[kState].rejected = true
+    session[kRequest].log.debug({ code: 'FST_SESSION_COOKIE_REJECTED', reason },
+      'fastify-sessions: the session cookie was not accepted; starting a fresh session')
   }
 
   #restore (state: SessionState, token: string, now: number, log: FastifyBaseLogger): string | undefined {
@@ -53,61 +86,195 @@ export class CookieMode implements SessionEngine {
     if (unsealed === undefined) return 'not a valid, unexpired seal'
     const payload = parseStoredSession(unsealed.json)
     if (typeof payload === 'string') return payload
-    const expired = timedOut(payload, now, this.#options)
+    const expired = timedOut(payload, now, this.options)
     if (expired !== undefined) return expired
+    if (this.#archive !== undefined && payload.r === undefined) return 'the seal names no revocation record'
     // Sealed with an older secret: reseal with the current one in this response.
     if (restoreSession(state, payload, this.codec, log) && unsealed.secretIndex !== 0) state.touched = true
     return undefined
   }
 
-  async load (session: Session): Promise<void> {
+  /** Revocable sessions: decodes the token now and refuses it when its record is gone. */
+  async #checkRecord (session: Session): Promise<void> {
     this.decode(session)
+    const state = session[kState]
+    if (state.record === undefined) return
+    if (!await this.#recordExists(state.record)) this.#reject(session, 'the session was revoked')
+  }
+
+  async #recordExists (record: string): Promise<boolean> {
+    const now = Date.now()
+    const until = this.#checked.get(record)
+    if (until !== undefined && until > now) return true
+    let text: string | undefined
+    try {
+      text = await (this.#archive as () => Archive)().get(record, RECORD_KEY)
+    } catch (error) {
+      throw archiveFailure(error)
+    }
+    if (text === undefined) {
+      this.#checked.delete(record)
+      return false
+    }
+    if (this.#checked.size >= CHECKED_MAX) this.#checked.delete(this.#checked.keys().next().value as string)
+    this.#checked.set(record, now + REVOCATION_CHECK_MS)
+    return true
+  }
+
+  /** Ends a revocable session: its record goes, so every copy of its token is refused. */
+  async revokeRecord (record: string): Promise<void> {
+    this.#checked.delete(record)
+    try {
+      await (this.#archive as () => Archive)().removeDomain(record)
+    } catch (error) {
+      throw archiveFailure(error)
+    }
+  }
+
+  /** When a revocable session's record was last written, or undefined when it is gone. */
+  async recordSeen (record: string): Promise<number | undefined> {
+    const text = await (this.#archive as () => Archive)().get(record, RECORD_KEY)
+    if (text === undefined) return undefined
+    const stored = parseStoredSession(text)
+    return typeof stored === 'string' ? undefined : stored.t
+  }
+
+  async load (session: Session): Promise<void> {
+    const state = session[kState]
+    if (this.#archive === undefined) {
+      this.decode(session)
+      return
+    }
+    // A record that regenerate() retired stays retired.
+    const replacedRecord = state.replacedRecord ?? (state.source === undefined ? undefined : state.record)
+    await this.#checkRecord(session)
+    state.replacedRecord = replacedRecord === state.record ? undefined : replacedRecord
   }
 
   async save (session: Session): Promise<void> {
-    this.#seal(session, true)
+    if (cookieCannotBeSent(session)) throw new FST_SESSION_HEADERS_SENT()
+    const seal = this.#seal(session, true)
+    if (seal !== undefined) await seal
   }
 
   async destroy (session: Session): Promise<void> {
     const state = session[kState]
+    const came = state.source !== undefined
+    const records = [state.record, state.replacedRecord].filter((record) => record !== undefined)
+    const handles = [state.handle, state.retiredHandle].filter((handle) => handle !== undefined)
+    if (this.#archive !== undefined) {
+      await Promise.all(records.map((record) => this.revokeRecord(record)))
+      await Promise.all(handles.map((handle) => this.#users.remove(handle)))
+    }
     resetState(state)
     state.source = undefined
-    emitCookie(session, this.#cookie.clear(session[kRequest]), true)
+    state.replacedRecord = undefined
+    state.retiredHandle = undefined
+    state.rejected = false
+    // A request that brought no session has no cookie to clear.
+    if (came) emitCookie(session, this.#cookie.clear(session[kRequest]), true)
+    else state.setCookie = undefined
   }
 
   async regenerate (session: Session, keep: readonly string[] | undefined): Promise<void> {
-    keepOnly(session[kState], keep)
+    const state = session[kState]
+    keepOnly(state, keep)
+    if (this.#archive !== undefined) {
+      state.replacedRecord ??= state.record
+      state.record = undefined
+    }
   }
 
-  commit (session: Session): void {
+  commit (session: Session): Promise<void> | void {
     const state = session[kState]
-    const rolling = this.#options.rolling
+    const rolling = this.options.rolling
     if (!state.loaded) {
       if (!rolling || state.source === undefined) return
       this.decode(session)
     }
-    if (state.changed || state.touched || (rolling && !state.isNew)) this.#seal(session, false)
+    collectInPlaceChanges(state, this.codec)
+    if (state.changed || state.touched || state.replacedRecord !== undefined || (rolling && !state.isNew)) {
+      const seal = this.#seal(session, false)
+      if (seal !== undefined) return seal.then(() => sendCookie(session, session[kReply]))
+    } else if (state.rejected && state.setCookie === undefined) {
+      // A cookie we refused would come back with every request: clear it once.
+      state.setCookie = this.#cookie.clear(session[kRequest])
+    }
     sendCookie(session, session[kReply])
   }
 
-  #seal (session: Session, explicit: boolean): void {
+  /** Seals the session into its cookie; with `revocable`, writes its record first, and sends nothing when the record was revoked meanwhile. */
+  #seal (session: Session, explicit: boolean): Promise<void> | undefined {
     const state = session[kState]
     const request = session[kRequest]
+    collectInPlaceChanges(state, this.codec)
     const now = Date.now()
     if (state.created === 0) state.created = now
-    const expiresAt = Math.min(now + this.#options.maxAge * 1000, state.created + this.#options.absoluteTimeout * 1000)
-    const token = this.#sealer.seal(JSON.stringify({ c: state.created, t: now, d: state.json }), expiresAt)
+    if (this.#archive !== undefined) state.record ??= createSessionId()
+    const expiresAt = expiryOf(state.created, now, state.maxAge, this.options)
+    const token = this.#sealer.seal(JSON.stringify(storedForm(state, now)), expiresAt)
     const cookie = this.#cookie.set(request, token, Math.ceil((expiresAt - now) / 1000))
-    state.changed = false
-    state.touched = false
     // The cookie is ASCII throughout (the token is base64url, the attributes are validated), so length is bytes.
-    const { warn, max } = this.#options.cookieSize
+    const { warn, max } = this.options.cookieSize
     if (cookie.length > max) throw new FST_SESSION_COOKIE_TOO_LARGE(this.#cookie.name, cookie.length, max)
     if (cookie.length >= warn) {
       request.log.warn({ code: 'FST_SESSION_COOKIE_NEAR_LIMIT', cookie: this.#cookie.name, bytes: cookie.length, limit: max },
         'fastify-sessions: the session cookie is near the size limit; store less in the session or use archive mode')
     }
-    state.source = token
-    emitCookie(session, cookie, explicit)
+    const sent = (): void => {
+      state.changed = false
+      state.touched = false
+      state.saved = now
+      state.source = token
+      state.rejected = false
+      emitCookie(session, cookie, explicit)
+    }
+    if (this.#archive === undefined) {
+      sent()
+      return undefined
+    }
+    return this.#storeRecord(session, now, expiresAt).then((stored) => {
+      if (stored) sent()
+    })
+  }
+
+  /** Writes a revocable session's record; false, and nothing written, when it was revoked meanwhile or the archive has no room for a new one. */
+  async #storeRecord (session: Session, now: number, expiresAt: number): Promise<boolean> {
+    const state = session[kState]
+    const record = state.record as string
+    const archive = (this.#archive as () => Archive)()
+    const text = JSON.stringify({ c: state.created, t: now, d: {} })
+    const ttl = expiresAt - now
+    const existing = !state.isNew && state.replacedRecord === undefined
+    try {
+      if (existing) {
+        // The session this request read: stored again only while its record lives.
+        const current = await archive.get(record, RECORD_KEY)
+        const written = current !== undefined && (archive.compareAndSet === undefined
+          ? (await archive.set(record, RECORD_KEY, text, ttl), true)
+          : await archive.compareAndSet(record, RECORD_KEY, current, text, ttl))
+        if (!written) {
+          this.#checked.delete(record)
+          lostToRevocation(session)
+          return false
+        }
+      } else {
+        await archive.set(record, RECORD_KEY, text, ttl)
+      }
+      const replaced = state.replacedRecord
+      if (replaced !== undefined) await this.revokeRecord(replaced)
+      state.replacedRecord = undefined
+      await syncUserIndex(this.#users, state, { m: 'c', i: record }, this.options.absoluteTimeout, now)
+    } catch (error) {
+      if (!existing && isAtCapacity(error)) {
+        warnAtCapacity(session)
+        state.record = undefined
+        return false
+      }
+      throw archiveFailure(error)
+    }
+    state.retiredHandle = undefined
+    state.userChanged = false
+    return true
   }
 }

@@ -81,3 +81,38 @@ export const FST_SESSION_ARCHIVE_INVALID_NAME = createError<[kind: string, name:
   'fastify-sessions: %s "%s" is not a valid archive name (letters, digits, "-" and "_" only)',
   500
 )
+
+/** `session.set()` would make the stored session larger than the plugin's `maxSize`. Thrown by `set()` itself. */
+export const FST_SESSION_TOO_LARGE = createError<[key: string, bytes: number, limit: number]>(
+  'FST_SESSION_TOO_LARGE',
+  'fastify-sessions: setting session key "%s" would make the session %s bytes, over maxSize (%s); store less in the session, or raise maxSize',
+  500
+)
+
+/** A property was assigned on `request.session`: values go through `set()`. */
+export const FST_SESSION_PROPERTY_WRITE = createError<[name: string]>(
+  'FST_SESSION_PROPERTY_WRITE',
+  'fastify-sessions: request.session is not a plain object, so "%s" would not be saved; call request.session.set(key, value)',
+  500
+)
+
+/** `request.session` was read where the route has no session. */
+export const FST_SESSION_NOT_ENABLED = createError<[where: string]>(
+  'FST_SESSION_NOT_ENABLED',
+  'fastify-sessions: request.session is not available %s',
+  500
+)
+
+/** A session method was called with an argument it cannot use. */
+export const FST_SESSION_INVALID_ARGUMENT = createError<[call: string, problem: string]>(
+  'FST_SESSION_INVALID_ARGUMENT',
+  'fastify-sessions: %s %s',
+  500
+)
+
+/** `app.sessions` was called while cookie-mode sessions keep no server-side record. */
+export const FST_SESSION_NOT_REVOCABLE = createError(
+  'FST_SESSION_NOT_REVOCABLE',
+  'fastify-sessions: cookie-mode sessions are stateless, so they cannot be listed or revoked; register the plugin with revocable: true (or mode: \'archive\')',
+  500
+)

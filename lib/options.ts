@@ -88,6 +88,8 @@ export interface ResolvedOptions {
   readonly cookie: Readonly<Required<Omit<SessionCookieOptions, 'domain'>> & { domain: string | undefined }>
   readonly cookieSize: Readonly<Required<SessionCookieSizeOptions>>
   readonly types: readonly SessionType[]
+  readonly revocable: boolean
+  readonly maxSize: number
 }
 
 const MIN_SECRET_LENGTH = 32
@@ -246,6 +248,8 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     rolling: boolean('rolling', options['rolling'], false),
     cookie: resolveCookie(options['cookie'], [cookieName, idCookieName]),
     cookieSize: resolveCookieSize(options['cookieSize']),
-    types: resolveTypes(options['types'])
+    types: resolveTypes(options['types']),
+    revocable: boolean('revocable', options['revocable'], false),
+    maxSize: positiveInteger('maxSize', options['maxSize'], 65536)
   })
 }

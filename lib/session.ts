@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { Codec, Json, UnknownTypeError } from './codec.js'
+import { FST_SESSION_INVALID_ARGUMENT, FST_SESSION_PROPERTY_WRITE, FST_SESSION_TOO_LARGE } from './errors.js'
 import type { ResolvedOptions, SessionMode } from './options.js'
 
 /**
@@ -31,6 +32,22 @@ export interface SessionState {
   json: Record<string, Json>
   /** When the session was first stored (ms), 0 until then. */
   created: number
+  /** When the session was last stored (ms), 0 until then. */
+  saved: number
+  /** This session's idle timeout in seconds, set by `options({ maxAge })`; the plugin's `maxAge` when undefined. */
+  maxAge: number | undefined
+  /** The user the session is bound to with `bindUser()`. */
+  userId: string | undefined
+  /** The session's handle in its user's index, while it is bound. */
+  handle: string | undefined
+  /** Whether the binding changed since the session was read, so the user index needs writing. */
+  userChanged: boolean
+  /** The handle that `regenerate()` or a new binding retires from its user's index when the session is next stored. */
+  retiredHandle: string | undefined
+  /** Cookie mode with `revocable`: the id of the session's record in the archive. */
+  record: string | undefined
+  /** Cookie mode with `revocable`: the record that `regenerate()` retires when the session is next sealed. */
+  replacedRecord: string | undefined
   /** Whether the request brought no valid session. */
   isNew: boolean
   /** Whether the stored state has been read (cookie mode decodes on first use). */
@@ -39,6 +56,8 @@ export interface SessionState {
   changed: boolean
   /** Whether `touch()` asked for the cookie to be re-issued. */
   touched: boolean
+  /** Whether the request's cookie was refused, so that the response clears it (once). */
+  rejected: boolean
   /** The cookie value the state was read from: a sealed token, or a signed id. */
   source: string | undefined
   /** The `Set-Cookie` value this response carries for the session, once decided. */
@@ -51,12 +70,19 @@ export interface SessionState {
   replaced: string | undefined
   /** Archive mode: the keys set or deleted since the session was read, merged into the stored state on save. */
   dirty: Set<string> | undefined
+  /** Keys whose object values `get()` handed out: checked for in-place changes when the session is stored. */
+  handed: Set<string> | undefined
+  /** Archive mode: the size of the stored JSON text, kept to enforce `maxSize`. */
+  bytes: number
 }
 
 /** What each mode implements; the `Session` delegates storage to it. */
 export interface SessionEngine {
   readonly mode: SessionMode
   readonly codec: Codec
+  readonly options: ResolvedOptions
+  /** The most bytes a stored session may take, checked at `set()`; undefined where the cookie size limit applies instead. */
+  readonly maxSize: number | undefined
   /** Reads the stored state into a session not read yet; only cookie mode leaves a session unread until its first use. */
   decode? (session: Session): void
   load (session: Session): Promise<void>
@@ -65,6 +91,8 @@ export interface SessionEngine {
   regenerate (session: Session, keep: readonly string[] | undefined): Promise<void>
   /** Runs in `onSend`: stores what changed and sets the cookie header. */
   commit (session: Session): Promise<void> | void
+  /** The handle a bound session gets in its user's index. */
+  newHandle (userId: string): string
 }
 
 // What an unread session holds: nothing, and nothing can be written into it.
@@ -78,16 +106,27 @@ export function emptyState (source: string | undefined): SessionState {
     data: UNREAD,
     json: UNREAD,
     created: 0,
+    saved: 0,
+    maxAge: undefined,
+    userId: undefined,
+    handle: undefined,
+    userChanged: false,
+    retiredHandle: undefined,
+    record: undefined,
+    replacedRecord: undefined,
     isNew: true,
     loaded: false,
     changed: false,
     touched: false,
+    rejected: false,
     source,
     setCookie: undefined,
     rawCookie: undefined,
     id: undefined,
     replaced: undefined,
-    dirty: undefined
+    dirty: undefined,
+    handed: undefined,
+    bytes: 0
   }
 }
 
@@ -96,24 +135,40 @@ export function resetState (state: SessionState): void {
   state.data = Object.create(null)
   state.json = Object.create(null)
   state.created = 0
+  state.saved = 0
+  state.maxAge = undefined
+  state.userId = undefined
+  state.handle = undefined
+  state.userChanged = false
+  state.record = undefined
   state.isNew = true
   state.changed = false
   state.touched = false
   state.dirty?.clear()
+  state.handed = undefined
+  state.bytes = 0
 }
 
-/** Keeps only the listed keys (all when `keep` is undefined) and marks the state changed: what `regenerate()` carries over. */
+/**
+ * What `regenerate()` leaves: only the listed keys (none when `keep` is
+ * undefined), no user binding and no per-session options, a new creation
+ * time; marked changed, so the fresh session is stored.
+ */
 export function keepOnly (state: SessionState, keep: readonly string[] | undefined): void {
-  if (keep !== undefined) {
-    for (const key of Object.keys(state.data)) {
-      if (!keep.includes(key)) {
-        delete state.data[key]
-        delete state.json[key]
-        state.dirty?.add(key)
-      }
+  for (const key of Object.keys(state.data)) {
+    if (keep === undefined || !keep.includes(key)) {
+      delete state.data[key]
+      delete state.json[key]
+      state.dirty?.add(key)
     }
   }
   state.created = 0
+  state.saved = 0
+  state.maxAge = undefined
+  state.retiredHandle ??= state.handle
+  state.userId = undefined
+  state.handle = undefined
+  state.userChanged = false
   state.changed = true
 }
 
@@ -130,11 +185,20 @@ function restoreData (state: SessionState, json: Record<string, Json>, codec: Co
   state.json = copy
 }
 
-/** A session as both modes store it, sealed or archived: creation time, last save (both ms) and the data. */
+/**
+ * A session as both modes store it, sealed or archived: creation time, last
+ * save (both ms), the data, and what only some sessions carry: their own
+ * idle timeout (s), the user they are bound to with their handle, and (cookie
+ * mode with `revocable`) the id of their record.
+ */
 export interface StoredSession {
   c: number
   t: number
   d: Record<string, Json>
+  m?: number
+  u?: string
+  h?: string
+  r?: string
 }
 
 /** Reads a stored session's JSON text; for anything else, why not. */
@@ -146,16 +210,45 @@ export function parseStoredSession (text: string): StoredSession | string {
     return 'the stored payload is not JSON'
   }
   if (typeof value !== 'object' || value === null) return 'the stored payload is not a session'
-  const { c, t, d } = value as Record<string, unknown>
+  const stored = value as Record<string, unknown>
+  const { c, t, d } = stored
   if (!Number.isSafeInteger(c) || !Number.isSafeInteger(t) || typeof d !== 'object' || d === null || Array.isArray(d)) {
+    return 'the stored payload is not a session'
+  }
+  const { m, u, h, r } = stored
+  if ((m !== undefined && !(Number.isSafeInteger(m) && (m as number) > 0)) ||
+    (u !== undefined && (typeof u !== 'string' || typeof h !== 'string')) ||
+    (r !== undefined && typeof r !== 'string')) {
     return 'the stored payload is not a session'
   }
   return value as StoredSession
 }
 
+/** The stored form of a state at `now`: what both modes seal or archive. */
+export function storedForm (state: SessionState, now: number, data: Record<string, Json> = state.json): StoredSession {
+  const stored: StoredSession = { c: state.created, t: now, d: data }
+  if (state.maxAge !== undefined) stored.m = state.maxAge
+  if (state.userId !== undefined) {
+    stored.u = state.userId
+    stored.h = state.handle as string
+  }
+  if (state.record !== undefined) stored.r = state.record
+  return stored
+}
+
+/** The idle timeout of a session in seconds: its own, or the plugin's. */
+export function idleSeconds (maxAge: number | undefined, options: ResolvedOptions): number {
+  return maxAge ?? options.maxAge
+}
+
+/** When a session stored at `saved` and created at `created` ends (ms). */
+export function expiryOf (created: number, saved: number, maxAge: number | undefined, options: ResolvedOptions): number {
+  return Math.min(saved + idleSeconds(maxAge, options) * 1000, created + options.absoluteTimeout * 1000)
+}
+
 /** Which timeout a stored session is past at `now`, if any: both are checked on the server. */
 export function timedOut (stored: StoredSession, now: number, options: ResolvedOptions): string | undefined {
-  if (now - stored.t >= options.maxAge * 1000) return 'idle timeout'
+  if (now - stored.t >= idleSeconds(stored.m, options) * 1000) return 'idle timeout'
   if (now - stored.c >= options.absoluteTimeout * 1000) return 'absolute timeout'
   return undefined
 }
@@ -175,9 +268,62 @@ export function restoreSession (state: SessionState, stored: StoredSession, code
     return false
   }
   state.created = stored.c
+  state.saved = stored.t
+  state.maxAge = stored.m
+  state.userId = stored.u
+  state.handle = stored.h
+  state.record = stored.r
   state.isNew = false
   return true
 }
+
+/**
+ * Before a session is stored: values that `get()` handed out and the handler
+ * changed in place (`session.get('cart').push(item)`) are taken as set again.
+ */
+export function collectInPlaceChanges (state: SessionState, codec: Codec): void {
+  const handed = state.handed
+  if (handed === undefined) return
+  state.handed = undefined
+  for (const key of handed) {
+    if (!(key in state.data)) continue
+    const json = codec.toJson(state.data[key], key)
+    if (JSON.stringify(json) === JSON.stringify(state.json[key])) continue
+    state.json[key] = json
+    state.changed = true
+    state.dirty?.add(key)
+  }
+}
+
+/** A save that lost to a logout, revocation or regenerate sends no cookie at all: the browser keeps what the winning response set. */
+export function lostToRevocation (session: Session): void {
+  session[kRequest].log.debug({ code: 'FST_SESSION_DESTROYED_MEANWHILE' },
+    'fastify-sessions: the session was ended by another request; its changes were dropped')
+  const state = session[kState]
+  resetState(state)
+  state.source = undefined
+  state.setCookie = undefined
+}
+
+/**
+ * Whether the response can no longer carry a cookie: its head has left, or it
+ * answered an upgrade (a websocket) whose handshake went out without it.
+ */
+export function cookieCannotBeSent (session: Session): boolean {
+  const reply = session[kReply]
+  return reply.raw.headersSent || (reply.sent && session[kRequest].headers.upgrade !== undefined)
+}
+
+/** Per-session cookie options, kept with the session across requests. */
+export interface SessionOptions {
+  /** This session's idle timeout and cookie lifetime in seconds, at most the plugin's `absoluteTimeout`. */
+  maxAge?: number
+}
+
+/** What a session's `data()` and `toJSON()` return. */
+export type SessionRecord = { [K in SessionKey]?: SessionValue<K> }
+
+const USER_ID_MAX = 256
 
 /** `request.session`: one request's view of its session. */
 export class Session {
@@ -213,33 +359,78 @@ export class Session {
     return this[kState].changed
   }
 
-  /** The value under `key`, or `undefined`. Mutating it in place is not saved: `set()` it again. */
+  /** When the session was first stored; `undefined` until it is. */
+  get createdAt (): Date | undefined {
+    const { created } = this.#read()
+    return created === 0 ? undefined : new Date(created)
+  }
+
+  /** When the session ends unless it is stored again (the sooner of its idle and absolute timeouts); `undefined` until it is stored. */
+  get expiresAt (): Date | undefined {
+    const state = this.#read()
+    return state.saved === 0 ? undefined : new Date(expiryOf(state.created, state.saved, state.maxAge, this[kEngine].options))
+  }
+
+  /** The user this session is bound to with `bindUser()`. */
+  get userId (): string | undefined {
+    return this.#read().userId
+  }
+
+  /** This session's handle among its user's sessions (`app.sessions.list()`), safe to show; `undefined` until `bindUser()`. */
+  get handle (): string | undefined {
+    return this.#read().handle
+  }
+
+  /**
+   * The value under `key`, or `undefined`. An object handed out here may be
+   * changed in place: the change is saved with the session, as if `set()`
+   * had been called again.
+   */
   get<K extends SessionKey> (key: K): SessionValue<K> | undefined {
-    return this.#read().data[key] as SessionValue<K> | undefined
+    const state = this.#read()
+    const value = state.data[key]
+    if (typeof value === 'object' && value !== null) (state.handed ??= new Set()).add(key)
+    return value as SessionValue<K> | undefined
   }
 
   /**
    * Stores `value` under `key`. The value is checked and copied here: one that
-   * cannot be stored throws `FST_SESSION_UNSERIALIZABLE` naming the key.
-   * Setting `undefined` deletes the key.
+   * cannot be stored throws `FST_SESSION_UNSERIALIZABLE` naming the key, and
+   * one that would make the session larger than `maxSize` throws
+   * `FST_SESSION_TOO_LARGE`. Setting `undefined` deletes the key; setting the
+   * value a key already holds changes nothing.
    */
   set<K extends SessionKey> (key: K, value: SessionValue<K>): void {
     if (value === undefined) {
       this.delete(key)
       return
     }
-    const json = this[kEngine].codec.toJson(value, key)
+    const engine = this[kEngine]
+    const json = engine.codec.toJson(value, key)
     const state = this.#read()
-    state.json[key] = json
+    const text = JSON.stringify(json)
+    const before = key in state.json ? JSON.stringify(state.json[key]) : undefined
+    if (text !== before) {
+      const limit = engine.maxSize
+      if (limit !== undefined) {
+        // A new key adds its name, quotes, colon and comma to the text.
+        const bytes = state.bytes + Buffer.byteLength(text) - (before === undefined ? -Buffer.byteLength(key) - 4 : Buffer.byteLength(before))
+        if (bytes > limit) throw new FST_SESSION_TOO_LARGE(key, bytes, limit)
+        state.bytes = bytes
+      }
+      state.json[key] = json
+      state.changed = true
+      state.dirty?.add(key)
+    }
     state.data[key] = value
-    state.changed = true
-    state.dirty?.add(key)
+    if (typeof value === 'object' && value !== null) (state.handed ??= new Set()).add(key)
   }
 
   /** Removes `key`. */
   delete (key: SessionKey): void {
     const state = this.#read()
     if (!(key in state.data)) return
+    if (this[kEngine].maxSize !== undefined) state.bytes -= Buffer.byteLength(key) + 4 + Buffer.byteLength(JSON.stringify(state.json[key]))
     delete state.data[key]
     delete state.json[key]
     state.changed = true
@@ -249,6 +440,25 @@ export class Session {
   /** Whether `key` holds a value. */
   has (key: SessionKey): boolean {
     return key in this.#read().data
+  }
+
+  /** The session's keys. */
+  keys (): SessionKey[] {
+    return Object.keys(this.#read().data) as SessionKey[]
+  }
+
+  /** A copy of all the session's values: changing it changes nothing in the session. */
+  data (): SessionRecord {
+    const state = this.#read()
+    const codec = this[kEngine].codec
+    const copy: Record<string, unknown> = {}
+    for (const key of Object.keys(state.json)) copy[key] = codec.fromJson(state.json[key] as Json)
+    return copy as SessionRecord
+  }
+
+  /** `JSON.stringify(request.session)`: the session's values, as `data()`. */
+  toJSON (): SessionRecord {
+    return this.data()
   }
 
   /** Adds a flash message under `key`, read once by `flashes(key)`. */
@@ -265,6 +475,49 @@ export class Session {
     return (Array.isArray(current) ? current : [current]) as T[]
   }
 
+  /**
+   * This session's own cookie options, kept with it across requests: with
+   * `{ maxAge }` (seconds, at most the plugin's `absoluteTimeout`) a "remember
+   * me" login outlives the plugin's `maxAge`. Returns the options in force.
+   */
+  options (options?: SessionOptions): Required<SessionOptions> {
+    const state = this.#read()
+    const engine = this[kEngine]
+    if (options !== undefined) {
+      if (typeof options !== 'object' || options === null) throw new FST_SESSION_INVALID_ARGUMENT('session.options()', 'takes an object such as { maxAge: 2592000 }')
+      const { maxAge } = options
+      if (maxAge !== undefined) {
+        const limit = engine.options.absoluteTimeout
+        if (!Number.isSafeInteger(maxAge) || maxAge <= 0 || maxAge > limit) {
+          throw new FST_SESSION_INVALID_ARGUMENT('session.options({ maxAge })', `must be a whole number of seconds from 1 to absoluteTimeout (${limit})`)
+        }
+        if (maxAge !== idleSeconds(state.maxAge, engine.options)) {
+          state.maxAge = maxAge
+          state.touched = true
+        }
+      }
+    }
+    return { maxAge: idleSeconds(state.maxAge, engine.options) }
+  }
+
+  /**
+   * Ties the session to a user, so that `app.sessions.list(userId)` finds it
+   * and `app.sessions.revokeUser(userId)` ends it. Call it after
+   * `regenerate()` on login: `regenerate()` drops the binding like any data.
+   */
+  bindUser (userId: string): void {
+    if (typeof userId !== 'string' || userId === '' || userId.length > USER_ID_MAX) {
+      throw new FST_SESSION_INVALID_ARGUMENT('session.bindUser(userId)', `takes a non-empty string of at most ${USER_ID_MAX} characters`)
+    }
+    const state = this.#read()
+    if (state.userId === userId) return
+    state.retiredHandle ??= state.handle
+    state.userId = userId
+    state.handle = this[kEngine].newHandle(userId)
+    state.userChanged = true
+    state.touched = true
+  }
+
   /** Asks for the session to be stored and its cookie re-issued, so its idle timeout starts over. */
   touch (): void {
     this.#read().touched = true
@@ -273,11 +526,23 @@ export class Session {
   /**
    * Stores the session and sets its cookie now, also on the raw response.
    * Replies that bypass `onSend` (`reply.hijack()`, server-sent events) call it
-   * before writing the first byte.
+   * before writing the first byte, and pass `cookieHeaders()` along when they
+   * write their own head.
    */
   save (): Promise<void> {
     this.#read()
     return this[kEngine].save(this)
+  }
+
+  /**
+   * The `Set-Cookie` values the session needs this response to carry, once
+   * `save()` (or `destroy()`, `regenerate()` then `save()`) has decided them:
+   * for a hijacked reply that writes its own head, e.g.
+   * `reply.raw.writeHead(200, { 'set-cookie': request.session.cookieHeaders() })`.
+   */
+  cookieHeaders (): string[] {
+    const cookie = this[kState].setCookie
+    return cookie === undefined ? [] : [cookie]
   }
 
   /** Reads the stored session again, dropping unsaved changes. */
@@ -292,10 +557,13 @@ export class Session {
   }
 
   /**
-   * Starts a fresh session (a new id in archive mode, a new creation time in
-   * both) carrying over all data, or only the listed keys. Call it on login.
+   * Starts a fresh session: a new id in archive mode, a new creation time in
+   * both, no user binding, carrying only the listed keys (none by default).
+   * Call it on login and on logout; the old session is removed when the new
+   * one is stored.
    */
   regenerate (keep?: readonly SessionKey[]): Promise<void> {
+    if (keep !== undefined && !Array.isArray(keep)) throw new FST_SESSION_INVALID_ARGUMENT('session.regenerate(keep)', 'takes an array of the keys to carry over')
     this.#read()
     return this[kEngine].regenerate(this, keep)
   }
@@ -306,3 +574,13 @@ export class Session {
     return state
   }
 }
+
+// A property assigned on a session (`request.session.user = x`, the habit of
+// other session plugins) would be lost without a word: the assignment finds
+// no own property and no accessor, so it reaches this prototype and throws.
+Object.setPrototypeOf(Session.prototype, new Proxy(Object.create(Object.prototype), {
+  set (target, property, value, receiver) {
+    if (typeof property === 'string') throw new FST_SESSION_PROPERTY_WRITE(property)
+    return Reflect.set(target, property, value, receiver)
+  }
+}))

@@ -74,7 +74,7 @@ t.test('a session destroyed by one request is not brought back by a slower one t
   const late = await slow
   t.equal(late.statusCode, 200, 'the slow request still gets its answer')
   t.equal(await archive.hasDomain(id), false, 'the destroyed session stays destroyed')
-  t.match(setCookies(late), [/^session-id=; Max-Age=0/], 'and the slow request clears the cookie')
+  t.same(setCookies(late), [], 'and the slow request sends no cookie: the browser keeps what the logout set')
 })
 
 t.test('saves of one session run one at a time, in order', async (t) => {

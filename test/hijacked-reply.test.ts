@@ -49,6 +49,7 @@ t.test('a hijacked reply that destroys the session sends the clearing cookie', a
 
 t.test('save() or destroy() after the headers were sent throws FST_SESSION_HEADERS_SENT', async (t) => {
   const app = await buildApp(t)
+  addSessionRoutes(app)
   app.get('/late', async (request, reply) => {
     reply.hijack()
     reply.raw.writeHead(200, { 'content-type': 'application/json' })
@@ -64,7 +65,8 @@ t.test('save() or destroy() after the headers were sent throws FST_SESSION_HEADE
     }
     reply.raw.end(JSON.stringify(codes))
   })
-  const response = await app.inject('/late')
+  const token = cookieValue(await app.inject('/write'))!
+  const response = await app.inject({ url: '/late', cookies: { session: token } })
   t.same(response.json(), ['FST_SESSION_HEADERS_SENT', 'FST_SESSION_HEADERS_SENT'])
   t.same(setCookies(response), [])
 })

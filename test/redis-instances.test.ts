@@ -79,7 +79,7 @@ if (redis !== undefined) {
     await entered.promise
     await a.inject({ method: 'POST', url: '/logout', cookies: { 'session-id': cookie } })
     gate.resolve()
-    t.match(setCookies(await slow), [/^session-id=; Max-Age=0/])
+    t.same(setCookies(await slow), [], 'the slow save sends no cookie: the browser keeps what the logout set')
     t.equal(await new RedisArchive({ client: redis.client, prefix }).hasDomain(cookie.split('.')[0] as string), false)
   })
 

@@ -15,7 +15,7 @@ t.test('a real fs error during a save logs neither the session id nor sends the 
   } as FileArchiveFs
   const app = await buildApp(t, { mode: 'archive', archive: new FileArchive({ dir, sweepIntervalMs: 0, fs }) }, { logger: { level: 'trace', stream: logs.stream } })
   app.post('/visit', async (request) => {
-    request.session.set('visits', 1)
+    request.session.set('visits', (request.session.get('visits') as number | undefined ?? 0) + 1)
     return { ok: true }
   })
   const cookie = (await app.inject({ method: 'POST', url: '/visit' })).cookies[0]!.value
