@@ -258,7 +258,7 @@ const PEER_OPTIONS: ReadonlyMap<string, PeerOption> = new Map<string, PeerOption
   }],
   ['cookie.expires', {
     from: ['@fastify/session', '@fastify/secure-session', '@mgcrea/fastify-session', 'express-session'],
-    advice: 'a cookie ends no fixed date: the top-level maxAge (seconds) sets its Max-Age from each time it is sent, and cookie.persistent: false makes it end with the browser session'
+    advice: 'a cookie has no fixed end date here: the top-level maxAge (seconds) sets its Max-Age each time it is sent, and cookie.persistent: false makes it end with the browser session'
   }],
   ['cookie.signed', {
     from: ['@fastify/cookie'],
@@ -270,11 +270,11 @@ const PEER_OPTIONS: ReadonlyMap<string, PeerOption> = new Map<string, PeerOption
   }],
   ['key', {
     from: ['@fastify/secure-session', '@mgcrea/fastify-session'],
-    advice: 'is secret here: a string of at least 32 random characters (try `openssl rand -base64 32`), or a list of them, the newest first'
+    advice: 'write secret instead: a string of at least 32 random characters (try `openssl rand -base64 32`), or a list of them, the newest first'
   }],
   ['salt', {
     from: ['@fastify/secure-session', '@mgcrea/fastify-session'],
-    advice: 'is not needed: secret is used as it is, and each seal draws salts of its own'
+    advice: 'no salt is needed: secret is used as it is, and each seal draws salts of its own'
   }],
   ['sessionName', {
     from: ['@fastify/secure-session'],
@@ -298,7 +298,7 @@ const PEER_OPTIONS: ReadonlyMap<string, PeerOption> = new Map<string, PeerOption
   }],
   ['password', {
     from: ['iron-session'],
-    advice: 'is secret here: a string of at least 32 characters, or a list of them, the newest first (iron-session\'s { 2: newer, 1: older } is secret: [newer, older])'
+    advice: 'write secret instead: a string of at least 32 characters, or a list of them, the newest first (iron-session\'s { 2: newer, 1: older } is secret: [newer, older])'
   }],
   ['ttl', {
     from: ['iron-session'],
@@ -308,7 +308,7 @@ const PEER_OPTIONS: ReadonlyMap<string, PeerOption> = new Map<string, PeerOption
   }],
   ['cookieOptions', {
     from: ['iron-session'],
-    advice: `is cookie here (${COOKIE.join(', ')}); its maxAge is the top-level maxAge, in seconds`
+    advice: `write cookie instead (${COOKIE.join(', ')}); its maxAge is the top-level maxAge, in seconds`
   }],
   ['crypto', {
     from: ['@mgcrea/fastify-session'],
@@ -387,13 +387,19 @@ function distance (a: string, b: string): number {
   return (rows[x.length] as number[])[y.length] as number
 }
 
+/** Whether one name, of three letters or more, starts the other: `maximum` for `max`, `secretKey` for `secret`. */
+function startsOther (a: string, b: string): boolean {
+  const [short, long] = a.length < b.length ? [a.toLowerCase(), b.toLowerCase()] : [b.toLowerCase(), a.toLowerCase()]
+  return short.length >= 3 && long.startsWith(short)
+}
+
 /** The candidate a mistyped name most likely meant, if any is close enough. */
 function closest (name: string, list: readonly Candidate[]): Candidate | undefined {
   const limit = name.length <= 4 ? 1 : name.length <= 8 ? 2 : 3
   let best: Candidate | undefined
   let bestDistance = limit + 1
   for (const candidate of list) {
-    const d = distance(name, candidate.name)
+    const d = Math.min(distance(name, candidate.name), startsOther(name, candidate.name) ? limit : Infinity)
     if (d < bestDistance) {
       best = candidate
       bestDistance = d
@@ -535,7 +541,7 @@ function resolveCookieSize (value: unknown): ResolvedOptions['cookieSize'] {
   const overflow = value?.['overflow'] ?? 'error'
   if (typeof overflow !== 'string' || !OVERFLOW.includes(overflow)) {
     fail('cookieSize.overflow', OVERFLOW_NOT_YET.includes(overflow as string)
-      ? `'${overflow as string}' is not available in this version: the only value is 'error'`
+      ? `is '${overflow as string}', which is not available in this version: the only value is 'error'`
       : "must be 'error', the only value there is")
   }
   return Object.freeze({ warn, max, overflow: overflow as 'error' })
