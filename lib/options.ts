@@ -63,6 +63,7 @@ export interface FastifySessionsOptions {
   idCookieName?: string
   /**
    * Where sessions live unless a route says otherwise (`config: { session }`).
+   * Required when both `revocable` and an `archive` are given.
    * @default 'archive' when an `archive` is given, else 'cookie'
    */
   mode?: SessionMode
@@ -85,8 +86,10 @@ export interface FastifySessionsOptions {
   /**
    * Cookie mode: also keep a small record of each session in the archive, so
    * that `destroy()` revokes that very token (a copy of the cookie no longer
-   * works) and a user's sessions can be listed and ended.
+   * works) and a user's sessions can be listed and ended. Given with an
+   * `archive`, it needs an explicit `mode`.
    * @default false
+   * @example { revocable: true, mode: 'cookie', archive: new RedisArchive({ client }) }
    */
   revocable?: boolean
   /**
@@ -598,6 +601,11 @@ export function resolveOptions (options: unknown): ResolvedOptions {
   const maxAge = positiveInteger('maxAge', options['maxAge'], DAY)
   const absoluteTimeout = positiveInteger('absoluteTimeout', options['absoluteTimeout'], 7 * DAY)
   if (maxAge > absoluteTimeout) fail('maxAge', tooLong(maxAge, absoluteTimeout, options['absoluteTimeout'] === undefined))
+  const revocable = boolean('revocable', options['revocable'], false)
+  // An archive alone means archive mode; with revocable it may be where revocable cookie sessions keep their records.
+  if (revocable && archive !== undefined && options['mode'] === undefined) {
+    fail('mode', "must be given with revocable and an archive: 'cookie' for sealed cookies whose records the archive keeps, or 'archive'")
+  }
   return Object.freeze({
     secrets,
     cookieName,
@@ -606,7 +614,7 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     archive,
     maxAge,
     absoluteTimeout,
-    revocable: boolean('revocable', options['revocable'], false),
+    revocable,
     maxSize: maxSize(options['maxSize']),
     rolling: boolean('rolling', options['rolling'], false),
     cookie: resolveCookie(options['cookie'], [cookieName, idCookieName]),

@@ -101,6 +101,8 @@ t.test('valid options register', async (t) => {
     { cookieSize: { overflow: 'error' } },
     { cookie: { persistent: false } },
     { revocable: true, maxSize: 1024 },
+    { revocable: true, mode: 'cookie', archive: new MemoryArchive() },
+    { revocable: true, mode: 'archive', archive: new MemoryArchive() },
     { maxSize: 16 * 1024 * 1024 },
     { maxAge: 3600, absoluteTimeout: 3600 },
     { archive: { get: noop, set: noop, has: noop, remove: noop, hasDomain: noop, removeDomain: noop } as unknown as NonNullable<FastifySessionsOptions['archive']> }
@@ -205,12 +207,17 @@ t.test('a maxAge above absoluteTimeout is refused naming both options and both v
   const given = await registrationError(t, { secret: SECRET, maxAge: 7200, absoluteTimeout: 3600 })
   t.match((given as Error).message, /"maxAge" \(7200, 2 hours\).*absoluteTimeout \(3600, 1 hour\)/)
   t.notMatch((given as Error).message, /default/, 'a given absoluteTimeout is not called the default')
+  t.match((await registrationError(t, { secret: SECRET, maxAge: 90, absoluteTimeout: 61 }) as Error).message, /\(90, 90 seconds\).*\(61, 61 seconds\)/)
 })
 
 t.test('a maxAge above absoluteTimeout that looks like milliseconds says so', async (t) => {
   const error = await registrationError(t, { secret: SECRET, maxAge: 86_400_000 })
   t.match(error, { code: 'FST_SESSION_INVALID_OPTION', option: 'maxAge' })
   t.match((error as Error).message, /86400000 looks like milliseconds: maxAge: 86400$/)
+})
+
+t.test('revocable with an archive but no mode is refused naming mode', async (t) => {
+  t.match(await registrationError(t, { secret: SECRET, revocable: true, archive: new MemoryArchive() }), { code: 'FST_SESSION_INVALID_OPTION', option: 'mode' })
 })
 
 t.test('an archive given without a mode makes archive the default mode', async (t) => {
