@@ -4,6 +4,17 @@ import { FST_SESSION_HEADERS_SENT } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 import { kReply, kState, type Session } from './session.js'
 
+let sameSiteDowngradeLogged = false
+
+/** Logs, once per process, that a `SameSite=None` cookie went out as `SameSite=Lax` over plain HTTP. */
+function logSameSiteDowngrade (request: FastifyRequest, name: string): void {
+  if (sameSiteDowngradeLogged) return
+  sameSiteDowngradeLogged = true
+  request.log.warn({ code: 'FST_SESSION_SAMESITE_DOWNGRADED', cookie: name },
+    "fastify-sessions: cookie.sameSite is 'none', but a request came over plain HTTP, where the cookie cannot be Secure and " +
+    'browsers drop SameSite=None without it; the cookie is sent as SameSite=Lax over HTTP (logged once per process)')
+}
+
 /**
  * Builds the `Set-Cookie` values of one cookie. The attributes are fixed at
  * registration, so they are written once; only the value, `Max-Age` and (with
@@ -12,33 +23,48 @@ import { kReply, kState, type Session } from './session.js'
  */
 export class CookieWriter {
   readonly name: string
-  readonly #attributes: string
+  readonly #persistent: boolean
   readonly #secure: boolean | 'auto'
+  /** The attributes after `Max-Age` over HTTPS, and where `secure` is not `'auto'`. */
+  readonly #attributes: string
+  /** The attributes after `Max-Age` over plain HTTP under `secure: 'auto'`. */
+  readonly #plainAttributes: string
+  readonly #downgrades: boolean
 
   constructor (name: string, cookie: ResolvedOptions['cookie']) {
     this.name = name
-    let attributes = ''
-    if (cookie.domain !== undefined) attributes += `; Domain=${cookie.domain}`
-    attributes += `; Path=${cookie.path}`
-    if (cookie.httpOnly) attributes += '; HttpOnly'
-    if (cookie.partitioned) attributes += '; Partitioned'
-    attributes += `; SameSite=${cookie.sameSite[0]?.toUpperCase()}${cookie.sameSite.slice(1)}`
-    this.#attributes = attributes
+    this.#persistent = cookie.persistent
     this.#secure = cookie.secure
+    const attributes = (sameSite: string): string => {
+      let list = ''
+      if (cookie.domain !== undefined) list += `; Domain=${cookie.domain}`
+      list += `; Path=${cookie.path}`
+      if (cookie.httpOnly) list += '; HttpOnly'
+      if (cookie.partitioned) list += '; Partitioned'
+      return `${list}; SameSite=${sameSite[0]?.toUpperCase()}${sameSite.slice(1)}`
+    }
+    const configured = attributes(cookie.sameSite)
+    this.#attributes = cookie.secure === false ? configured : `${configured}; Secure`
+    // Browsers drop a SameSite=None cookie that is not Secure, so over plain
+    // HTTP such a cookie would never stick: it goes out as Lax there instead.
+    this.#downgrades = cookie.secure === 'auto' && cookie.sameSite === 'none'
+    this.#plainAttributes = this.#downgrades ? attributes('lax') : configured
   }
 
-  /** The cookie carrying `value` for `maxAge` seconds. */
+  /** The cookie carrying `value` for `maxAge` seconds; with `persistent: false`, until the browser closes. */
   set (request: FastifyRequest, value: string, maxAge: number): string {
-    return `${this.name}=${value}; Max-Age=${maxAge}${this.#attributes}${this.#isSecure(request) ? '; Secure' : ''}`
+    return `${this.name}=${value}${this.#persistent ? `; Max-Age=${maxAge}` : ''}${this.#attributesFor(request)}`
   }
 
   /** The cookie that tells the browser to drop it: same name, path and domain. */
   clear (request: FastifyRequest): string {
-    return `${this.name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${this.#attributes}${this.#isSecure(request) ? '; Secure' : ''}`
+    return `${this.name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${this.#attributesFor(request)}`
   }
 
-  #isSecure (request: FastifyRequest): boolean {
-    return this.#secure === 'auto' ? request.protocol === 'https' : this.#secure
+  #attributesFor (request: FastifyRequest): string {
+    if (this.#secure !== 'auto' || request.protocol === 'https') return this.#attributes
+    if (this.#downgrades) logSameSiteDowngrade(request, this.name)
+    return this.#plainAttributes
   }
 }
 

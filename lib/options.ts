@@ -23,6 +23,14 @@ export interface SessionCookieOptions {
   sameSite?: 'lax' | 'strict' | 'none'
   /** CHIPS: keep the cookie per top-level site. Needs `secure`. @default false */
   partitioned?: boolean
+  /**
+   * `false` sends the session cookie without `Max-Age`, so the browser drops it
+   * when it closes (a "browser-session" cookie, for "remember me" left
+   * unticked). `maxAge` and `absoluteTimeout` still end the session on the
+   * server. A cookie that clears the session carries `Max-Age=0` either way.
+   * @default true
+   */
+  persistent?: boolean
 }
 
 /** Size accounting of the sealed cookie, in bytes of the whole `Set-Cookie` value (name, value and attributes). */
@@ -31,6 +39,12 @@ export interface SessionCookieSizeOptions {
   warn?: number
   /** Above this size the save fails with `FST_SESSION_COOKIE_TOO_LARGE` and nothing is sent (RFC 6265's floor). @default 4096 */
   max?: number
+  /**
+   * What a save does with a cookie above `max`: `'error'` fails it with
+   * `FST_SESSION_COOKIE_TOO_LARGE` and sends nothing. The only value so far.
+   * @default 'error'
+   */
+  overflow?: 'error'
 }
 
 /** Options of `app.register(fastifySessions, options)`. */
@@ -47,18 +61,44 @@ export interface FastifySessionsOptions {
   cookieName?: string
   /** The id cookie's name (archive mode). @default 'session-id' */
   idCookieName?: string
-  /** Where sessions live unless a route says otherwise (`config: { session }`). @default 'cookie' */
+  /**
+   * Where sessions live unless a route says otherwise (`config: { session }`).
+   * Required when both `revocable` and an `archive` are given.
+   * @default 'archive' when an `archive` is given, else 'cookie'
+   */
   mode?: SessionMode
   /**
    * Where archive-mode sessions are stored: any object implementing `Archive`.
+   * Giving one makes `'archive'` the default `mode`.
    * @default new FileArchive() (`.gen/sessions` under the working directory), created on first use
    * @example new MemoryArchive({ maxSessions: 50_000 })
    */
   archive?: Archive
-  /** Idle timeout in seconds, enforced on the server; also the cookie's `Max-Age`. @default 86400 (1 day) */
+  /**
+   * Idle timeout in seconds, enforced on the server; also the cookie's
+   * `Max-Age`. Must not be above `absoluteTimeout`.
+   * @default 86400 (1 day)
+   * @example 30 * 24 * 60 * 60 // "remember me" for 30 days, with absoluteTimeout at least as long
+   */
   maxAge?: number
   /** Seconds from the session's creation after which it ends, however active. @default 604800 (7 days) */
   absoluteTimeout?: number
+  /**
+   * Cookie mode: also keep a small record of each session in the archive, so
+   * that `destroy()` revokes that very token (a copy of the cookie no longer
+   * works) and a user's sessions can be listed and ended. Given with an
+   * `archive`, it needs an explicit `mode`.
+   * @default false
+   * @example { revocable: true, mode: 'cookie', archive: new RedisArchive({ client }) }
+   */
+  revocable?: boolean
+  /**
+   * Archive mode: the most bytes a session's stored JSON may hold, a whole
+   * number from 1024 to 16777216 (16 MiB). Cookie mode is bounded by
+   * `cookieSize.max` instead.
+   * @default 65536 (64 KiB)
+   */
+  maxSize?: number
   /** Re-issue the cookie on every request that has a session, so the idle timeout slides. @default false */
   rolling?: boolean
   /** Cookie attributes. */
@@ -80,20 +120,30 @@ export interface ResolvedOptions {
   readonly secrets: readonly string[]
   readonly cookieName: string
   readonly idCookieName: string
+  /** `'archive'` when an archive was given without a mode. */
   readonly mode: SessionMode
   readonly archive: Archive | undefined
   readonly maxAge: number
+  /** Never below `maxAge`. */
   readonly absoluteTimeout: number
+  /** Cookie mode: keep a record of each session in the archive, so that it can be revoked and listed. */
+  readonly revocable: boolean
+  /** Archive mode: the most bytes of a session's stored JSON. */
+  readonly maxSize: number
   readonly rolling: boolean
   readonly cookie: Readonly<Required<Omit<SessionCookieOptions, 'domain'>> & { domain: string | undefined }>
   readonly cookieSize: Readonly<Required<SessionCookieSizeOptions>>
   readonly types: readonly SessionType[]
-  readonly revocable: boolean
-  readonly maxSize: number
 }
 
 const MIN_SECRET_LENGTH = 32
-const DAY = 24 * 60 * 60
+const MINUTE = 60
+const HOUR = 60 * MINUTE
+const DAY = 24 * HOUR
+// Browsers keep a cookie at most 400 days (RFC 6265bis): a longer Max-Age in seconds is most likely milliseconds.
+const BROWSER_MAX_AGE = 400 * DAY
+const MIN_MAX_SIZE = 1024
+const MAX_MAX_SIZE = 16 * 1024 * 1024
 // RFC 6265 section 4.1.1: a cookie name is an RFC 2616 token.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 // A path is any CHAR but CTLs and ";" (RFC 6265 section 4.1.1); it starts at the root.
@@ -102,9 +152,293 @@ const DOMAIN = /^\.?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0
 const MODES: readonly string[] = ['cookie', 'archive']
 const ARCHIVE_METHODS = ['get', 'set', 'has', 'remove', 'hasDomain', 'removeDomain'] as const
 const SAME_SITE: readonly string[] = ['lax', 'strict', 'none']
+const OVERFLOW: readonly string[] = ['error']
+// Overflow handlings a later release may add; named so that their refusal says they are not here yet.
+const OVERFLOW_NOT_YET: readonly string[] = ['archive', 'chunk']
 
+/** The names of an options interface, each listed once: an option added to the interface but not here fails to compile. */
+function optionNames<T> (names: Record<keyof T, true>): readonly string[] {
+  return Object.freeze(Object.keys(names))
+}
+
+const TOP_LEVEL = optionNames<FastifySessionsOptions>({
+  secret: true,
+  cookieName: true,
+  idCookieName: true,
+  mode: true,
+  archive: true,
+  maxAge: true,
+  absoluteTimeout: true,
+  revocable: true,
+  maxSize: true,
+  rolling: true,
+  cookie: true,
+  cookieSize: true,
+  types: true
+})
+const COOKIE = optionNames<SessionCookieOptions>({
+  path: true,
+  domain: true,
+  httpOnly: true,
+  secure: true,
+  sameSite: true,
+  partitioned: true,
+  persistent: true
+})
+const COOKIE_SIZE = optionNames<SessionCookieSizeOptions>({ warn: true, max: true, overflow: true })
+
+/** An option of another session plugin, and what to write here instead. */
+interface PeerOption {
+  readonly from: readonly string[]
+  readonly advice: string | ((value: unknown) => string)
+}
+
+const EXPRESS_STORE_ADVICE = 'an express-session store goes through its adapter: archive: new ExpressStoreArchive(store)'
+
+/** The given value as the start of a duration advice, when it is a whole number of seconds. */
+function inSeconds (value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value > 0 ? value : undefined
+}
+
+/** `maxAge: n`, with `absoluteTimeout: n` when n is beyond the default absolute timeout. */
+function lifetime (seconds: number): string {
+  return seconds > 7 * DAY ? `maxAge: ${seconds}, absoluteTimeout: ${seconds}` : `maxAge: ${seconds}`
+}
+
+/** Whether a duration that should be in seconds looks like milliseconds: beyond any cookie's lifetime, or whole minutes of milliseconds. */
+function looksLikeMilliseconds (value: number): boolean {
+  return value > BROWSER_MAX_AGE || (value >= 1000 * MINUTE && value % (1000 * MINUTE) === 0)
+}
+
+/** A number of seconds for people: "7 days", "1 hour", "90 seconds". */
+function duration (seconds: number): string {
+  const [count, unit] = seconds % DAY === 0 ? [seconds / DAY, 'day'] : seconds % HOUR === 0 ? [seconds / HOUR, 'hour'] : seconds % MINUTE === 0 ? [seconds / MINUTE, 'minute'] : [seconds, 'second']
+  return `${count} ${unit}${count === 1 ? '' : 's'}`
+}
+
+/** Advice for a duration in seconds or milliseconds, given under another plugin's name. */
+function durationAdvice (value: unknown): string {
+  const given = inSeconds(value)
+  if (given === undefined) return ''
+  if (looksLikeMilliseconds(given)) {
+    const seconds = Math.max(1, Math.round(given / 1000))
+    return `; ${given} looks like milliseconds (${duration(seconds)}): write ${lifetime(seconds)}`
+  }
+  return `: ${lifetime(given)}`
+}
+
+function looksLikeExpressStore (value: unknown): boolean {
+  const store = value as Record<string, unknown> | null
+  return typeof store === 'object' && store !== null &&
+    typeof store['get'] === 'function' && typeof store['set'] === 'function' && typeof store['destroy'] === 'function' &&
+    typeof store['hasDomain'] !== 'function'
+}
+
+/**
+ * The options of @fastify/session, @fastify/secure-session,
+ * @mgcrea/fastify-session, iron-session and express-session that this plugin
+ * does not have, each with what to write instead: an app moved from one of
+ * them fails at registration with that advice rather than losing the option.
+ */
+const PEER_OPTIONS: ReadonlyMap<string, PeerOption> = new Map<string, PeerOption>([
+  ['store', {
+    from: ['@fastify/session', '@mgcrea/fastify-session', 'express-session'],
+    advice: (value) => looksLikeExpressStore(value)
+      ? `sessions are stored by the archive option, and ${EXPRESS_STORE_ADVICE}`
+      : 'sessions are stored by the archive option: new RedisArchive({ client }), new MemoryArchive(), new FileArchive() (the default) or an Archive of your own'
+  }],
+  ['saveUninitialized', {
+    from: ['@fastify/session', '@mgcrea/fastify-session', 'express-session'],
+    advice: 'sessions are stored only when they change, and a new one only once something is set in it; nothing to set'
+  }],
+  ['resave', {
+    from: ['express-session'],
+    advice: 'sessions are stored only when they change, and a new one only once something is set in it; nothing to set'
+  }],
+  ['cookie.maxAge', {
+    from: ['@fastify/session', '@fastify/secure-session', '@mgcrea/fastify-session', 'express-session'],
+    advice: (value) => `the cookie's Max-Age is the top-level maxAge, in seconds, which is also the idle timeout${durationAdvice(value)}`
+  }],
+  ['cookie.expires', {
+    from: ['@fastify/session', '@fastify/secure-session', '@mgcrea/fastify-session', 'express-session'],
+    advice: 'a cookie has no fixed end date here: the top-level maxAge (seconds) sets its Max-Age each time it is sent, and cookie.persistent: false makes it end with the browser session'
+  }],
+  ['cookie.signed', {
+    from: ['@fastify/cookie'],
+    advice: 'id cookies are always signed and session cookies sealed; nothing to set'
+  }],
+  ['expiry', {
+    from: ['@fastify/secure-session'],
+    advice: (value) => `the idle timeout and the cookie's Max-Age are maxAge, in seconds as expiry was${durationAdvice(value)}`
+  }],
+  ['key', {
+    from: ['@fastify/secure-session', '@mgcrea/fastify-session'],
+    advice: 'write secret instead: a string of at least 32 random characters (try `openssl rand -base64 32`), or a list of them, the newest first'
+  }],
+  ['salt', {
+    from: ['@fastify/secure-session', '@mgcrea/fastify-session'],
+    advice: 'no salt is needed: secret is used as it is, and each seal draws salts of its own'
+  }],
+  ['sessionName', {
+    from: ['@fastify/secure-session'],
+    advice: 'the session is always request.session; nothing to set'
+  }],
+  ['cookiePrefix', {
+    from: ['@fastify/session'],
+    advice: 'the id cookie is written as <id>.<signature>, with no prefix; nothing to set'
+  }],
+  ['idGenerator', {
+    from: ['@fastify/session'],
+    advice: 'session ids are 192 random bits from the system\'s secure generator, signed with the secret; they cannot be chosen'
+  }],
+  ['genid', {
+    from: ['express-session'],
+    advice: 'session ids are 192 random bits from the system\'s secure generator, signed with the secret; they cannot be chosen'
+  }],
+  ['name', {
+    from: ['express-session'],
+    advice: "the cookie's name is cookieName in cookie mode (default 'session') and idCookieName in archive mode (default 'session-id')"
+  }],
+  ['password', {
+    from: ['iron-session'],
+    advice: 'write secret instead: a string of at least 32 characters, or a list of them, the newest first (iron-session\'s { 2: newer, 1: older } is secret: [newer, older])'
+  }],
+  ['ttl', {
+    from: ['iron-session'],
+    advice: (value) => value === 0
+      ? 'the idle timeout is maxAge and the lifetime absoluteTimeout, both in seconds; every session ends, so ttl: 0 has no counterpart'
+      : `the idle timeout is maxAge and the lifetime absoluteTimeout, both in seconds${durationAdvice(value)}`
+  }],
+  ['cookieOptions', {
+    from: ['iron-session'],
+    advice: `write cookie instead (${COOKIE.join(', ')}); its maxAge is the top-level maxAge, in seconds`
+  }],
+  ['crypto', {
+    from: ['@mgcrea/fastify-session'],
+    advice: 'cookie-mode sessions are sealed with iron (Fe26.2) and archive ids signed with HMAC-SHA256; neither can be swapped, so nothing to set'
+  }],
+  ['logBindings', {
+    from: ['@mgcrea/fastify-session'],
+    advice: 'the plugin logs through request.log, with its bindings; nothing to set'
+  }],
+  ['algorithm', {
+    from: ['@fastify/session'],
+    advice: 'ids are signed with HMAC-SHA256, which cannot be changed; nothing to set'
+  }],
+  ['prefix', {
+    from: ['connect-redis', '@fastify/session\'s stores'],
+    advice: 'a key prefix belongs to the archive: new RedisArchive({ prefix })'
+  }],
+  ['unset', {
+    from: ['express-session'],
+    advice: 'request.session cannot be unset; await request.session.destroy() ends a session and removes what was stored'
+  }],
+  ['proxy', {
+    from: ['express-session'],
+    advice: "whether a request came over HTTPS is request.protocol, which trusts X-Forwarded-Proto only under Fastify's own option: Fastify({ trustProxy: true })"
+  }]
+])
+
+/** A name that may be meant: its full option path, and the peer option it is, if one. */
+interface Candidate {
+  readonly option: string
+  readonly name: string
+  readonly peer: PeerOption | undefined
+}
+
+function candidates (level: string, names: readonly string[]): readonly Candidate[] {
+  const at = (option: string): string => level === '' ? option : `${level}.${option}`
+  const list: Candidate[] = names.map((name) => ({ option: at(name), name, peer: undefined }))
+  for (const [option, peer] of PEER_OPTIONS) {
+    const dot = option.lastIndexOf('.')
+    if (option.slice(0, Math.max(dot, 0)) === level) list.push({ option, name: option.slice(dot + 1), peer })
+  }
+  // At the top level, a cookie attribute or size option given without its object is most likely meant for it.
+  if (level === '') {
+    list.push(...COOKIE.map((name) => ({ option: `cookie.${name}`, name, peer: undefined })))
+    list.push(...COOKIE_SIZE.map((name) => ({ option: `cookieSize.${name}`, name, peer: undefined })))
+  }
+  return Object.freeze(list)
+}
+
+const LEVELS: ReadonlyArray<{ readonly level: string, readonly names: readonly string[], readonly candidates: readonly Candidate[] }> = [
+  { level: '', names: TOP_LEVEL, candidates: candidates('', TOP_LEVEL) },
+  { level: 'cookie', names: COOKIE, candidates: candidates('cookie', COOKIE) },
+  { level: 'cookieSize', names: COOKIE_SIZE, candidates: candidates('cookieSize', COOKIE_SIZE) }
+]
+
+/** Edit distance with transpositions (optimal string alignment), ignoring case. */
+function distance (a: string, b: string): number {
+  const x = a.toLowerCase()
+  const y = b.toLowerCase()
+  const rows: number[][] = []
+  for (let i = 0; i <= x.length; i++) {
+    const row = [i]
+    for (let j = 1; j <= y.length; j++) {
+      if (i === 0) {
+        row.push(j)
+        continue
+      }
+      const above = rows[i - 1] as number[]
+      const cost = x[i - 1] === y[j - 1] ? 0 : 1
+      let best = Math.min((above[j] as number) + 1, (row[j - 1] as number) + 1, (above[j - 1] as number) + cost)
+      if (i > 1 && j > 1 && x[i - 1] === y[j - 2] && x[i - 2] === y[j - 1]) best = Math.min(best, (rows[i - 2] as number[])[j - 2] as number + 1)
+      row.push(best)
+    }
+    rows.push(row)
+  }
+  return (rows[x.length] as number[])[y.length] as number
+}
+
+/** Whether one name, of three letters or more, starts the other: `maximum` for `max`, `secretKey` for `secret`. */
+function startsOther (a: string, b: string): boolean {
+  const [short, long] = a.length < b.length ? [a.toLowerCase(), b.toLowerCase()] : [b.toLowerCase(), a.toLowerCase()]
+  return short.length >= 3 && long.startsWith(short)
+}
+
+/** The candidate a mistyped name most likely meant, if any is close enough. */
+function closest (name: string, list: readonly Candidate[]): Candidate | undefined {
+  const limit = name.length <= 4 ? 1 : name.length <= 8 ? 2 : 3
+  let best: Candidate | undefined
+  let bestDistance = limit + 1
+  for (const candidate of list) {
+    const d = Math.min(distance(name, candidate.name), startsOther(name, candidate.name) ? limit : Infinity)
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return best
+}
+
+function peerProblem (peer: PeerOption, value: unknown): string {
+  const from = peer.from.length === 1 ? peer.from[0] : `${peer.from.slice(0, -1).join(', ')} and ${peer.from.at(-1)}`
+  const advice = typeof peer.advice === 'string' ? peer.advice : peer.advice(value)
+  return `is an option of ${from}, not of fastify-sessions: ${advice}`
+}
+
+/** Refuses every option name this plugin does not know, at every level, with the name it most likely meant. */
+function refuseUnknown (options: Record<string, unknown>): void {
+  for (const { level, names, candidates } of LEVELS) {
+    const given = level === '' ? options : options[level]
+    if (!isObject(given)) continue
+    for (const name of Object.keys(given)) {
+      if (names.includes(name)) continue
+      const option = level === '' ? name : `${level}.${name}`
+      const value = given[name]
+      const peer = PEER_OPTIONS.get(option)
+      if (peer !== undefined) fail(option, peerProblem(peer, value))
+      const near = closest(name, candidates)
+      if (near?.peer !== undefined) fail(option, `is unknown, and "${near.option}", which it looks like, ${peerProblem(near.peer, value)}`)
+      if (near !== undefined) fail(option, `is unknown; did you mean "${near.option}"?`)
+      fail(option, `is unknown; the ${level === '' ? '' : `${level} `}options are ${names.join(', ')}`)
+    }
+  }
+}
+
+/** Throws `FST_SESSION_INVALID_OPTION`, which also carries the option's path as `option`. */
 function fail (option: string, problem: string): never {
-  throw new FST_SESSION_INVALID_OPTION(option, problem)
+  throw Object.assign(new FST_SESSION_INVALID_OPTION(option, problem), { option })
 }
 
 function isObject (value: unknown): value is Record<string, unknown> {
@@ -158,6 +492,7 @@ function resolveArchive (value: unknown): Archive | undefined {
   if (value === undefined) return undefined
   const archive = value as Record<string, unknown> | null
   if (typeof archive !== 'object' || archive === null || ARCHIVE_METHODS.some((name) => typeof archive[name] !== 'function')) {
+    if (looksLikeExpressStore(archive)) fail('archive', `looks like an express-session store (get, set, destroy), not an Archive: ${EXPRESS_STORE_ADVICE}`)
     fail('archive', `must implement the Archive contract: ${ARCHIVE_METHODS.join(', ')}`)
   }
   return value as Archive
@@ -196,7 +531,8 @@ function resolveCookie (value: unknown, cookieNames: readonly string[]): Resolve
     httpOnly: boolean('cookie.httpOnly', cookie['httpOnly'], true),
     secure,
     sameSite,
-    partitioned
+    partitioned,
+    persistent: boolean('cookie.persistent', cookie['persistent'], true)
   })
 }
 
@@ -205,7 +541,13 @@ function resolveCookieSize (value: unknown): ResolvedOptions['cookieSize'] {
   const max = positiveInteger('cookieSize.max', value?.['max'], 4096)
   const warn = positiveInteger('cookieSize.warn', value?.['warn'], Math.min(3584, max))
   if (warn > max) fail('cookieSize.warn', `must not be above cookieSize.max (${max})`)
-  return Object.freeze({ warn, max })
+  const overflow = value?.['overflow'] ?? 'error'
+  if (typeof overflow !== 'string' || !OVERFLOW.includes(overflow)) {
+    fail('cookieSize.overflow', OVERFLOW_NOT_YET.includes(overflow as string)
+      ? `is '${overflow as string}', which is not available in this version: the only value is 'error'`
+      : "must be 'error', the only value there is")
+  }
+  return Object.freeze({ warn, max, overflow: overflow as 'error' })
 }
 
 function resolveTypes (value: unknown): readonly SessionType[] {
@@ -231,25 +573,52 @@ function resolveTypes (value: unknown): readonly SessionType[] {
   }))
 }
 
+function tooLong (maxAge: number, absoluteTimeout: number, byDefault: boolean): string {
+  const limit = `absoluteTimeout (${absoluteTimeout}${byDefault ? ', its default' : ''}, ${duration(absoluteTimeout)})`
+  const hint = looksLikeMilliseconds(maxAge) && maxAge / 1000 <= absoluteTimeout
+    ? `; both are in seconds, and ${maxAge} looks like milliseconds: maxAge: ${Math.round(maxAge / 1000)}`
+    : `: a session ends absoluteTimeout seconds after its creation however active it is, so set absoluteTimeout to at least ${maxAge} or lower maxAge`
+  return `(${maxAge}, ${duration(maxAge)}) must not be above ${limit}${hint}`
+}
+
+function maxSize (value: unknown): number {
+  if (value === undefined) return 64 * 1024
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < MIN_MAX_SIZE || value > MAX_MAX_SIZE) {
+    fail('maxSize', `must be a whole number of bytes from ${MIN_MAX_SIZE} to ${MAX_MAX_SIZE} (16 MiB)`)
+  }
+  return value
+}
+
 /** Validates the plugin options once, at registration, and returns them complete and frozen. */
 export function resolveOptions (options: unknown): ResolvedOptions {
   if (!isObject(options)) fail('options', 'must be an object with at least a secret')
+  refuseUnknown(options)
   const cookieName = resolveCookieName('cookieName', options['cookieName'], 'session')
   const idCookieName = resolveCookieName('idCookieName', options['idCookieName'], 'session-id')
   if (idCookieName === cookieName) fail('idCookieName', `must differ from cookieName ("${cookieName}"): each mode has its own cookie`)
+  const secrets = resolveSecrets(options['secret'])
+  const archive = resolveArchive(options['archive'])
+  const maxAge = positiveInteger('maxAge', options['maxAge'], DAY)
+  const absoluteTimeout = positiveInteger('absoluteTimeout', options['absoluteTimeout'], 7 * DAY)
+  if (maxAge > absoluteTimeout) fail('maxAge', tooLong(maxAge, absoluteTimeout, options['absoluteTimeout'] === undefined))
+  const revocable = boolean('revocable', options['revocable'], false)
+  // An archive alone means archive mode; with revocable it may be where revocable cookie sessions keep their records.
+  if (revocable && archive !== undefined && options['mode'] === undefined) {
+    fail('mode', "must be given with revocable and an archive: 'cookie' for sealed cookies whose records the archive keeps, or 'archive'")
+  }
   return Object.freeze({
-    secrets: resolveSecrets(options['secret']),
+    secrets,
     cookieName,
     idCookieName,
-    mode: oneOf<SessionMode>('mode', options['mode'], MODES, 'cookie'),
-    archive: resolveArchive(options['archive']),
-    maxAge: positiveInteger('maxAge', options['maxAge'], DAY),
-    absoluteTimeout: positiveInteger('absoluteTimeout', options['absoluteTimeout'], 7 * DAY),
+    mode: oneOf<SessionMode>('mode', options['mode'], MODES, archive === undefined ? 'cookie' : 'archive'),
+    archive,
+    maxAge,
+    absoluteTimeout,
+    revocable,
+    maxSize: maxSize(options['maxSize']),
     rolling: boolean('rolling', options['rolling'], false),
     cookie: resolveCookie(options['cookie'], [cookieName, idCookieName]),
     cookieSize: resolveCookieSize(options['cookieSize']),
-    types: resolveTypes(options['types']),
-    revocable: boolean('revocable', options['revocable'], false),
-    maxSize: positiveInteger('maxSize', options['maxSize'], 65536)
+    types: resolveTypes(options['types'])
   })
 }

@@ -64,6 +64,24 @@ t.test('a cookie name with a separator, whitespace, CR/LF, a control or a non-AS
   t.ok(await refused({ cookieName: 'session\r\nSet-Cookie: admin=1' }), 'header injection through the name is refused')
 })
 
+const KNOWN: Record<string, readonly string[]> = {
+  '': ['secret', 'cookieName', 'idCookieName', 'mode', 'archive', 'maxAge', 'absoluteTimeout', 'revocable', 'maxSize', 'rolling', 'cookie', 'cookieSize', 'types'],
+  cookie: ['path', 'domain', 'httpOnly', 'secure', 'sameSite', 'partitioned', 'persistent'],
+  cookieSize: ['warn', 'max', 'overflow']
+}
+
+t.test('any name that is not an option, at any level and with any value, is refused naming it', async (t) => {
+  const level = fc.constantFrom('', 'cookie', 'cookieSize')
+  const name = fc.oneof(fc.string({ unit: 'binary', minLength: 1, maxLength: 16 }), fc.constantFrom('__proto__', 'constructor', 'hasOwnProperty', 'MAXAGE', ' secret'))
+  await holds(t, fc.asyncProperty(level, name, fc.anything(), async (at, key, value) => {
+    if (KNOWN[at]!.includes(key)) return true
+    const given: Record<string, unknown> = JSON.parse(`{${JSON.stringify(key)}: null}`)
+    given[key] = value
+    const error = await registrationError(at === '' ? given : { [at]: given }) as { code?: string, option?: string } | undefined
+    return error?.code === 'FST_SESSION_INVALID_OPTION' && error.option === (at === '' ? key : `${at}.${key}`)
+  }), RUNS * 2, 'every unknown name is refused')
+})
+
 /** An app in `mode` whose session cookie is named `name`, and its cookie round trip. */
 async function roundTrip (t: Test, mode: 'cookie' | 'archive', options: Partial<FastifySessionsOptions>, server: FastifyServerOptions = {}) {
   const app = Fastify(server)

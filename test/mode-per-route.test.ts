@@ -3,7 +3,7 @@ import { MemoryArchive } from '../lib/archives/memory.js'
 import { buildApp, cookieValue, setCookies } from './helpers/app.js'
 
 t.test('routes choose their mode; each mode has its own cookie and never reads the other', async (t) => {
-  const app = await buildApp(t, { archive: new MemoryArchive() })
+  const app = await buildApp(t, { mode: 'cookie', archive: new MemoryArchive() })
   app.post('/cookie', async (request) => { request.session.set('where', 'cookie'); return request.session.mode })
   app.post('/archive', { config: { session: 'archive' } }, async (request) => { request.session.set('where', 'archive'); return request.session.mode })
   app.get('/cookie', async (request) => ({ where: request.session.get('where') ?? null }))

@@ -1,6 +1,7 @@
 import Fastify from 'fastify'
 import t, { type Test } from 'tap'
-import { fastifySessions, type FastifySessionsOptions } from '../lib/index.js'
+import { MemoryArchive, fastifySessions, type FastifySessionsOptions } from '../lib/index.js'
+import { resolveOptions } from '../lib/options.js'
 import { addSessionRoutes, buildApp, LogCapture, SECRET, setCookies } from './helpers/app.js'
 import { ironSeal, ironUnseal, sessionPayload } from './helpers/iron.js'
 
@@ -56,7 +57,16 @@ const invalid: Array<[string, unknown]> = [
   ['cookieSize options that are not an object', { secret: SECRET, cookieSize: 4096 }],
   ['a cookieSize.max of 0', { secret: SECRET, cookieSize: { max: 0 } }],
   ['a fractional cookieSize.warn', { secret: SECRET, cookieSize: { warn: 10.5 } }],
-  ['a cookieSize.warn above cookieSize.max', { secret: SECRET, cookieSize: { warn: 2000, max: 1000 } }]
+  ['a cookieSize.warn above cookieSize.max', { secret: SECRET, cookieSize: { warn: 2000, max: 1000 } }],
+  ['a persistent that is not a boolean', { secret: SECRET, cookie: { persistent: 'no' } }],
+  ['a revocable that is not a boolean', { secret: SECRET, revocable: 1 }],
+  ['a maxSize below 1024', { secret: SECRET, maxSize: 1023 }],
+  ['a maxSize above 16 MiB', { secret: SECRET, maxSize: 16 * 1024 * 1024 + 1 }],
+  ['a fractional maxSize', { secret: SECRET, maxSize: 4096.5 }],
+  ['a maxSize given as a string', { secret: SECRET, maxSize: '64kb' }],
+  ['a cookieSize.overflow other than error', { secret: SECRET, cookieSize: { overflow: 'truncate' } }],
+  ['a cookieSize.overflow that is not a string', { secret: SECRET, cookieSize: { overflow: true } }],
+  ['a maxAge above absoluteTimeout', { secret: SECRET, maxAge: 120, absoluteTimeout: 60 }]
 ]
 
 for (const [name, options] of invalid) {
@@ -88,6 +98,13 @@ t.test('valid options register', async (t) => {
     { cookie: { sameSite: 'strict', secure: false, httpOnly: false, domain: '.example.com' } },
     { cookieSize: {} },
     { cookieSize: { warn: 1000, max: 1000 } },
+    { cookieSize: { overflow: 'error' } },
+    { cookie: { persistent: false } },
+    { revocable: true, maxSize: 1024 },
+    { revocable: true, mode: 'cookie', archive: new MemoryArchive() },
+    { revocable: true, mode: 'archive', archive: new MemoryArchive() },
+    { maxSize: 16 * 1024 * 1024 },
+    { maxAge: 3600, absoluteTimeout: 3600 },
     { archive: { get: noop, set: noop, has: noop, remove: noop, hasDomain: noop, removeDomain: noop } as unknown as NonNullable<FastifySessionsOptions['archive']> }
   ]
   for (const options of valid) {
@@ -154,4 +171,74 @@ t.test('a custom cookieName names the cookie that is read and written', async (t
   t.match(await ironUnseal(token), { d: { user: 'grace' } })
   t.same((await app.inject({ url: '/read', cookies: { 'app.sid': token } })).json(), { isNew: false, user: 'grace' })
   t.same((await app.inject({ url: '/read', cookies: { session: token } })).json(), { isNew: true, user: null }, 'the default name is not read')
+})
+
+t.test('the resolved options hold the new options at their defaults: persistent, revocable, maxSize and cookieSize.overflow', async (t) => {
+  const options = resolveOptions({ secret: SECRET })
+  t.equal(options.cookie.persistent, true)
+  t.equal(options.revocable, false)
+  t.equal(options.maxSize, 65536)
+  t.equal(options.cookieSize.overflow, 'error')
+  t.ok(Object.isFrozen(options) && Object.isFrozen(options.cookie) && Object.isFrozen(options.cookieSize), 'frozen')
+  const given = resolveOptions({ secret: SECRET, revocable: true, maxSize: 1 << 20, cookie: { persistent: false }, cookieSize: { overflow: 'error' } })
+  t.match(given, { revocable: true, maxSize: 1 << 20, cookie: { persistent: false }, cookieSize: { overflow: 'error' } })
+})
+
+t.test('an invalid option error carries the option as a property', async (t) => {
+  t.match(await registrationError(t, { secret: SECRET, cookie: { sameSite: 'loose' } }), { code: 'FST_SESSION_INVALID_OPTION', option: 'cookie.sameSite' })
+  t.match(await registrationError(t, { secret: SECRET, types: [{}] }), { code: 'FST_SESSION_INVALID_OPTION', option: 'types[0]' })
+})
+
+t.test('cookieSize.overflow names the value that exists when given one that does not exist yet', async (t) => {
+  for (const overflow of ['archive', 'chunk']) {
+    const error = await registrationError(t, { secret: SECRET, cookieSize: { overflow } })
+    t.match(error, { code: 'FST_SESSION_INVALID_OPTION', option: 'cookieSize.overflow' })
+    t.match((error as Error).message, `'${overflow}', which is not available`)
+    t.match((error as Error).message, "the only value is 'error'")
+  }
+  t.match((await registrationError(t, { secret: SECRET, cookieSize: { overflow: 'drop' } }) as Error).message, "must be 'error'")
+})
+
+t.test('a maxAge above absoluteTimeout is refused naming both options and both values', async (t) => {
+  const remember = await registrationError(t, { secret: SECRET, maxAge: 30 * 24 * 60 * 60 })
+  t.match(remember, { code: 'FST_SESSION_INVALID_OPTION', option: 'maxAge' })
+  t.match((remember as Error).message, /"maxAge" \(2592000, 30 days\).*absoluteTimeout \(604800, its default, 7 days\)/)
+  t.match((remember as Error).message, /absoluteTimeout to at least 2592000/)
+  const given = await registrationError(t, { secret: SECRET, maxAge: 7200, absoluteTimeout: 3600 })
+  t.match((given as Error).message, /"maxAge" \(7200, 2 hours\).*absoluteTimeout \(3600, 1 hour\)/)
+  t.notMatch((given as Error).message, /default/, 'a given absoluteTimeout is not called the default')
+  t.match((await registrationError(t, { secret: SECRET, maxAge: 90, absoluteTimeout: 61 }) as Error).message, /\(90, 90 seconds\).*\(61, 61 seconds\)/)
+})
+
+t.test('a maxAge above absoluteTimeout that looks like milliseconds says so', async (t) => {
+  const error = await registrationError(t, { secret: SECRET, maxAge: 86_400_000 })
+  t.match(error, { code: 'FST_SESSION_INVALID_OPTION', option: 'maxAge' })
+  t.match((error as Error).message, /86400000 looks like milliseconds: maxAge: 86400$/)
+})
+
+t.test('revocable with an archive but no mode is refused naming mode', async (t) => {
+  t.match(await registrationError(t, { secret: SECRET, revocable: true, archive: new MemoryArchive() }), { code: 'FST_SESSION_INVALID_OPTION', option: 'mode' })
+})
+
+t.test('an archive given without a mode makes archive the default mode', async (t) => {
+  const app = await buildApp(t, { archive: new MemoryArchive() })
+  addSessionRoutes(app)
+  app.get('/mode', async (request) => ({ mode: request.session.mode }))
+  t.same((await app.inject('/mode')).json(), { mode: 'archive' })
+  t.match(setCookies(await app.inject('/write')), [/^session-id=/])
+})
+
+t.test("an explicit mode 'cookie' with an archive stays cookie, the archive serving archive routes", async (t) => {
+  const app = await buildApp(t, { mode: 'cookie', archive: new MemoryArchive() })
+  addSessionRoutes(app)
+  app.get('/mode', async (request) => ({ mode: request.session.mode }))
+  app.get('/archived', { config: { session: 'archive' } }, async (request) => {
+    request.session.set('user', 'ada')
+    return { mode: request.session.mode }
+  })
+  t.same((await app.inject('/mode')).json(), { mode: 'cookie' })
+  t.match(setCookies(await app.inject('/write')), [/^session=Fe26\.2\*/])
+  const archived = await app.inject('/archived')
+  t.same(archived.json(), { mode: 'archive' })
+  t.match(setCookies(archived), [/^session-id=/])
 })

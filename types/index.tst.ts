@@ -29,6 +29,24 @@ test('the plugin registers with its options, as default and named export', () =>
   expect(app.register(fastifySessions, { secret: 'x'.repeat(32), cookie: { sameSite: 'sideways' } })).type.toRaiseError()
 })
 
+test('persistent, revocable, maxSize and cookieSize.overflow take their types only', () => {
+  const secret = 'x'.repeat(32)
+  expect(app.register(fastifySessions, { secret, cookie: { persistent: false }, revocable: true, maxSize: 1 << 20, cookieSize: { overflow: 'error' } })).type.not.toRaiseError()
+  expect(app.register(fastifySessions, { secret, cookie: { persistent: 'no' } })).type.toRaiseError()
+  expect(app.register(fastifySessions, { secret, revocable: 1 })).type.toRaiseError()
+  expect(app.register(fastifySessions, { secret, maxSize: '64kb' })).type.toRaiseError()
+  expect(app.register(fastifySessions, { secret, cookieSize: { overflow: 'chunk' } })).type.toRaiseError()
+  expect(app.register(fastifySessions, { secret, cookieSize: { overflow: 'archive' } })).type.toRaiseError()
+})
+
+test("other plugins' option names do not compile", () => {
+  const secret = 'x'.repeat(32)
+  expect(app.register(fastifySessions, { secret, store: {} })).type.toRaiseError()
+  expect(app.register(fastifySessions, { secret, saveUninitialized: false })).type.toRaiseError()
+  expect(app.register(fastifySessions, { secret, cookie: { maxAge: 3600 } })).type.toRaiseError()
+  expect(app.register(fastifySessions, { password: secret })).type.toRaiseError()
+})
+
 test('request.session is a Session, typed by SessionData', () => {
   app.get('/', async (request) => {
     expect(request.session).type.toBe<Session>()
