@@ -1,63 +1,83 @@
 import createError from '@fastify/error'
 
+/** An error this package throws: an `Error` with its `FST_SESSION_*` code and the HTTP status a request failing with it gets. */
+export interface FastifySessionsError extends Error {
+  code: string
+  statusCode: number
+}
+
+/**
+ * One error's constructor, given its arguments: `new FST_SESSION_X(...args)`
+ * (or without `new`) and `error instanceof FST_SESSION_X`. Each error below
+ * is declared with it rather than with the type `@fastify/error` infers,
+ * which lives in that package's namespace: an emitted `errors.d.ts` naming it
+ * fails under `"moduleResolution": "bundler"`, which cannot see the namespace
+ * of a CommonJS `export =` through a default import (TS2503).
+ */
+export interface FastifySessionsErrorConstructor<Args extends unknown[] = []> {
+  new (...args: Args): FastifySessionsError
+  (...args: Args): FastifySessionsError
+  readonly prototype: FastifySessionsError
+}
+
 /** A plugin option is missing, of the wrong type or out of range. Fails `app.ready()`. */
-export const FST_SESSION_INVALID_OPTION = createError<[option: string, problem: string]>(
+export const FST_SESSION_INVALID_OPTION: FastifySessionsErrorConstructor<[option: string, problem: string]> = createError(
   'FST_SESSION_INVALID_OPTION',
   'fastify-sessions: option "%s" %s',
   500
 )
 
 /** A secret is shorter than 32 characters. Fails `app.ready()`. */
-export const FST_SESSION_SECRET_TOO_SHORT = createError<[where: string, length: number]>(
+export const FST_SESSION_SECRET_TOO_SHORT: FastifySessionsErrorConstructor<[where: string, length: number]> = createError(
   'FST_SESSION_SECRET_TOO_SHORT',
   'fastify-sessions: %s is %s characters long; a secret needs at least 32 random characters (try `openssl rand -base64 32`)',
   500
 )
 
 /** A value given to `session.set()` (or `flash()`) cannot be stored. Thrown by `set()` itself. */
-export const FST_SESSION_UNSERIALIZABLE = createError<[key: string, problem: string]>(
+export const FST_SESSION_UNSERIALIZABLE: FastifySessionsErrorConstructor<[key: string, problem: string]> = createError(
   'FST_SESSION_UNSERIALIZABLE',
   'fastify-sessions: the value for session key "%s" cannot be stored: %s',
   500
 )
 
 /** The sealed cookie would exceed the size limit; nothing was sent. */
-export const FST_SESSION_COOKIE_TOO_LARGE = createError<[name: string, bytes: number, limit: number]>(
+export const FST_SESSION_COOKIE_TOO_LARGE: FastifySessionsErrorConstructor<[name: string, bytes: number, limit: number]> = createError(
   'FST_SESSION_COOKIE_TOO_LARGE',
   'fastify-sessions: the session cookie "%s" would be %s bytes, over the limit of %s; store less in the session or use archive mode',
   500
 )
 
 /** `save()` was called after the response headers had left. */
-export const FST_SESSION_HEADERS_SENT = createError(
+export const FST_SESSION_HEADERS_SENT: FastifySessionsErrorConstructor = createError(
   'FST_SESSION_HEADERS_SENT',
   'fastify-sessions: the response headers were already sent; call `await request.session.save()` before writing the first byte',
   500
 )
 
 /** The archive could not be reached or failed; the request gets a 503 and no cookie. */
-export const FST_SESSION_ARCHIVE_UNAVAILABLE = createError<[problem: string]>(
+export const FST_SESSION_ARCHIVE_UNAVAILABLE: FastifySessionsErrorConstructor<[problem: string]> = createError(
   'FST_SESSION_ARCHIVE_UNAVAILABLE',
   'fastify-sessions: the session archive is unavailable: %s',
   503
 )
 
 /** The file archive's disk is full (ENOSPC, EDQUOT). */
-export const FST_SESSION_ARCHIVE_FULL = createError(
+export const FST_SESSION_ARCHIVE_FULL: FastifySessionsErrorConstructor = createError(
   'FST_SESSION_ARCHIVE_FULL',
   'fastify-sessions: no space left to store sessions; free disk space or move the file archive\'s dir',
   503
 )
 
 /** The file archive may not read or write its directory (EACCES, EPERM, EROFS). */
-export const FST_SESSION_ARCHIVE_DENIED = createError(
+export const FST_SESSION_ARCHIVE_DENIED: FastifySessionsErrorConstructor = createError(
   'FST_SESSION_ARCHIVE_DENIED',
   'fastify-sessions: permission denied in the file archive\'s dir; give the server\'s user read and write access to it',
   503
 )
 
 /** Any other input/output failure of the file archive; the message gives the system error's code. */
-export const FST_SESSION_ARCHIVE_IO = createError<[code: string]>(
+export const FST_SESSION_ARCHIVE_IO: FastifySessionsErrorConstructor<[code: string]> = createError(
   'FST_SESSION_ARCHIVE_IO',
   'fastify-sessions: the file archive failed (%s); check its dir and the disk',
   503
@@ -69,14 +89,14 @@ export const FST_SESSION_ARCHIVE_IO = createError<[code: string]>(
  * The plugin serves such a request without storing its session (no cookie,
  * one warning); sessions already stored are never refused.
  */
-export const FST_SESSION_ARCHIVE_AT_CAPACITY = createError(
+export const FST_SESSION_ARCHIVE_AT_CAPACITY: FastifySessionsErrorConstructor = createError(
   'FST_SESSION_ARCHIVE_AT_CAPACITY',
   'fastify-sessions: the session archive holds its maximum of sessions; raise its maxSessions or shorten maxAge',
   503
 )
 
 /** A domain or key name that is not safe to use as a path or store key. */
-export const FST_SESSION_ARCHIVE_INVALID_NAME = createError<[kind: string, name: string]>(
+export const FST_SESSION_ARCHIVE_INVALID_NAME: FastifySessionsErrorConstructor<[kind: string, name: string]> = createError(
   'FST_SESSION_ARCHIVE_INVALID_NAME',
   'fastify-sessions: %s "%s" is not a valid archive name (letters, digits, "-" and "_" only)',
   500

@@ -1,5 +1,6 @@
 export { fastifySessions, fastifySessions as default } from './plugin.js'
 export type { Archive } from './archives/archive.js'
+export { ExpressStoreArchive, type ExpressStore, type ExpressStoreArchiveOptions, type ExpressStoreSession } from './archives/express-store.js'
 export { FileArchive, type FileArchiveOptions } from './archives/file.js'
 export { MemoryArchive, type MemoryArchiveOptions } from './archives/memory.js'
 export { RedisArchive, type RedisArchiveOptions, type RedisClient } from './archives/redis.js'

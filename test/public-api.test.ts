@@ -4,6 +4,7 @@ import * as testing from '../lib/testing.js'
 
 t.test('the package exports exactly its public surface', async (t) => {
   t.same(Object.keys(api).sort(), [
+    'ExpressStoreArchive',
     'FST_SESSION_ARCHIVE_AT_CAPACITY', 'FST_SESSION_ARCHIVE_DENIED', 'FST_SESSION_ARCHIVE_FULL', 'FST_SESSION_ARCHIVE_INVALID_NAME', 'FST_SESSION_ARCHIVE_IO',
     'FST_SESSION_ARCHIVE_UNAVAILABLE', 'FST_SESSION_COOKIE_TOO_LARGE', 'FST_SESSION_HEADERS_SENT', 'FST_SESSION_INVALID_OPTION',
     'FST_SESSION_SECRET_TOO_SHORT', 'FST_SESSION_UNSERIALIZABLE',
