@@ -103,35 +103,35 @@ export const FST_SESSION_ARCHIVE_INVALID_NAME: FastifySessionsErrorConstructor<[
 )
 
 /** `session.set()` would make the stored session larger than the plugin's `maxSize`. Thrown by `set()` itself. */
-export const FST_SESSION_TOO_LARGE = createError<[key: string, bytes: number, limit: number]>(
+export const FST_SESSION_TOO_LARGE: FastifySessionsErrorConstructor<[key: string, bytes: number, limit: number]> = createError(
   'FST_SESSION_TOO_LARGE',
   'fastify-sessions: setting session key "%s" would make the session %s bytes, over maxSize (%s); store less in the session, or raise maxSize',
   500
 )
 
 /** A property was assigned on `request.session`: values go through `set()`. */
-export const FST_SESSION_PROPERTY_WRITE = createError<[name: string]>(
+export const FST_SESSION_PROPERTY_WRITE: FastifySessionsErrorConstructor<[name: string]> = createError(
   'FST_SESSION_PROPERTY_WRITE',
   'fastify-sessions: request.session is not a plain object, so "%s" would not be saved; call request.session.set(key, value)',
   500
 )
 
 /** `request.session` was read where the route has no session. */
-export const FST_SESSION_NOT_ENABLED = createError<[where: string]>(
+export const FST_SESSION_NOT_ENABLED: FastifySessionsErrorConstructor<[where: string]> = createError(
   'FST_SESSION_NOT_ENABLED',
   'fastify-sessions: request.session is not available %s',
   500
 )
 
 /** A session method was called with an argument it cannot use. */
-export const FST_SESSION_INVALID_ARGUMENT = createError<[call: string, problem: string]>(
+export const FST_SESSION_INVALID_ARGUMENT: FastifySessionsErrorConstructor<[call: string, problem: string]> = createError(
   'FST_SESSION_INVALID_ARGUMENT',
   'fastify-sessions: %s %s',
   500
 )
 
 /** `app.sessions` was called while cookie-mode sessions keep no server-side record. */
-export const FST_SESSION_NOT_REVOCABLE = createError(
+export const FST_SESSION_NOT_REVOCABLE: FastifySessionsErrorConstructor = createError(
   'FST_SESSION_NOT_REVOCABLE',
   'fastify-sessions: cookie-mode sessions are stateless, so they cannot be listed or revoked; register the plugin with revocable: true (or mode: \'archive\')',
   500
