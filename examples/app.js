@@ -48,7 +48,9 @@ function chooseArchive () {
 const { archive, where } = chooseArchive()
 const app = Fastify({
   logger: { level: process.env.LOG_LEVEL || 'info' },
-  logController: new LogController({ disableRequestLogging: true })
+  logController: new LogController({ disableRequestLogging: true }),
+  // Ctrl+C stops the demo at once, even with a browser holding connections open.
+  forceCloseConnections: true
 })
 
 let secret = process.env.SESSION_SECRET

@@ -57,7 +57,7 @@ function flipChar (text, at) {
 for (const mode of modes) {
   const cookieName = mode === 'cookie' ? 'session' : 'session-id'
   // Set by the first test of the mode; the others need it.
-  let demo, context, page, sessionDir
+  let demo, context, page, sessionDir, env
 
   const where = () => ({
     cookie: 'sealed in the cookie itself',
@@ -122,7 +122,7 @@ for (const mode of modes) {
   const idOf = (value) => decodeURIComponent(value).split('.')[0]
 
   test(`${mode}: starts on a free port, prints the URL and says it made a random secret`, async () => {
-    const env = { SESSION_MODE: mode }
+    env = { SESSION_MODE: mode }
     if (mode === 'file') {
       sessionDir = await tempDir('fastify-sessions-e2e-sessions-')
       env.SESSION_DIR = sessionDir
@@ -317,17 +317,54 @@ for (const mode of modes) {
       assert.ok(width <= 360, `no sideways scrolling (${width} px)`)
       await shot('phone')
     } finally {
-      await page.setViewportSize({ width: 1000, height: 900 })
+      await page.setViewportSize({ width: 960, height: 640 })
     }
+  })
+
+  test(`${mode}: a request the server refuses gets an HTML error page`, async () => {
+    await fresh()
+    const answer = await page.evaluate(async () => {
+      const response = await fetch('/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{' })
+      return { status: response.status, type: response.headers.get('content-type'), body: await response.text() }
+    })
+    assert.equal(answer.status, 400)
+    assert.match(answer.type, /^text\/html/)
+    assert.match(answer.body, /Error 400: <code>FST_ERR_CTP_INVALID_JSON_BODY<\/code>/)
+  })
+
+  const survives = mode !== 'memory'
+  test(`${mode}: with SESSION_SECRET set, a restart ${survives ? 'keeps the session' : 'ends every session'}`, async () => {
+    await demo.stop()
+    demo = await startDemo({ ...env, SESSION_SECRET: 'a-demo-secret-of-at-least-32-characters' })
+    assert.doesNotMatch(demo.output(), /SESSION_SECRET is not set/)
+    await fresh()
+    await logIn('Ada')
+    await demo.stop()
+    demo = await startDemo({ ...env, SESSION_SECRET: 'a-demo-secret-of-at-least-32-characters' })
+    await page.goto(`${demo.url}/`)
+    const now = await shown()
+    assert.equal(now.user, survives ? 'Ada' : undefined)
+    assert.equal(now.visits, survives ? 3 : 1)
+    assert.match(await page.textContent('footer'), /Signed with SESSION_SECRET\./)
   })
 
   test(`${mode}: the demo stops cleanly`, async () => {
     assert.ok(demo, 'the demo started')
     await context.close()
-    await demo.stop()
+    assert.deepEqual(await demo.stop(), { code: 0, signal: null }, 'SIGTERM closes the app and exits 0')
     assert.doesNotMatch(demo.output(), /"level":50/, 'no error was logged')
   })
 }
+
+test('a SESSION_MODE the demo does not know stops it with a clear message', async () => {
+  await assert.rejects(startDemo({ SESSION_MODE: 'sqlite' }),
+    /exited with 1 before it started:\nSESSION_MODE must be one of cookie, file, memory, redis, not "sqlite"/)
+})
+
+test('a Redis that does not answer stops the redis mode with the error code', async () => {
+  await assert.rejects(startDemo({ SESSION_MODE: 'redis', REDIS_URL: 'redis://127.0.0.1:1' }),
+    /The demo cannot start in redis mode: FST_SESSION_ARCHIVE_UNAVAILABLE/)
+})
 
 let result
 try {

@@ -68,7 +68,8 @@ export function redisAnswers (host = '127.0.0.1', port = 6379) {
 
 /**
  * Starts `examples/app.js` on a free loopback port (`PORT=0`) with `env`, and
- * resolves once it prints the URL to open.
+ * resolves once it prints the URL to open. `stop()` sends SIGTERM (SIGKILL
+ * after 5 s) and resolves to how it exited: `{ code, signal }`.
  */
 export function startDemo (env) {
   const child = spawn(process.execPath, [path.join(ROOT, 'examples/app.js')], {
@@ -77,12 +78,13 @@ export function startDemo (env) {
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
-  const exited = new Promise((resolve) => child.once('exit', resolve))
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-    await exited
+    const exit = await exited
     clearTimeout(timer)
+    return exit
   }
   atEnd(stop)
   return new Promise((resolve, reject) => {
@@ -97,7 +99,7 @@ export function startDemo (env) {
     }
     child.stdout.on('data', onData)
     child.stderr.on('data', onData)
-    exited.then((code) => {
+    exited.then(({ code }) => {
       clearTimeout(timer)
       reject(new Error(`the demo exited with ${code} before it started:\n${output}`))
     })
@@ -111,7 +113,7 @@ export async function launchBrowser () {
     executablePath: CHROMIUM,
     headless: true,
     args: CHROMIUM_ARGS,
-    viewport: { width: 1000, height: 900 }
+    viewport: { width: 960, height: 640 }
   })
   atEnd(() => context.close())
   context.setDefaultTimeout(10_000)
