@@ -67,6 +67,23 @@ function cannotStart (error) {
   process.exit(1)
 }
 
+// Forms are only accepted from this site's own pages: browsers say where a
+// request comes from in Sec-Fetch-Site, and older ones in Origin.
+app.addHook('onRequest', async function refuseCrossSitePosts (request) {
+  if (request.method !== 'POST') return
+  const site = request.headers['sec-fetch-site']
+  const origin = request.headers.origin
+  const crossSite = site === undefined
+    ? origin !== undefined && origin !== `${request.protocol}://${request.host}`
+    : site !== 'same-origin' && site !== 'none'
+  if (crossSite) {
+    const error = new Error('This form was posted from another site: refused.')
+    error.statusCode = 403
+    error.code = 'CROSS_SITE_POST'
+    throw error
+  }
+})
+
 await app.register(formbody)
 // Cookie attributes are the plugin's defaults: HttpOnly, SameSite=Lax, Path=/,
 // Secure over HTTPS, Max-Age of one day.
@@ -167,8 +184,10 @@ app.post('/login', async (request, reply) => {
 })
 
 // Logout is a POST, never a GET: another site cannot sign you out with an
-// <img src>, and SameSite=Lax (the plugin's default) keeps the browser from
-// sending the cookie with a form another site posts here.
+// <img src>. SameSite=Lax (the plugin's default) keeps the browser from
+// sending the cookie with a form another site posts here, but the clearing
+// cookie of a logout would still land, so posts from other sites are refused
+// (see refuseCrossSitePosts).
 app.post('/logout', async (request, reply) => {
   await request.session.destroy()
   return reply.redirect('/signed-out', 303)
@@ -206,7 +225,7 @@ app.setErrorHandler(async (error, request, reply) => {
   const status = error.statusCode >= 400 ? error.statusCode : 500
   if (status >= 500) request.log.error({ err: error }, 'request failed')
   reply.code(status).header('cache-control', 'no-store').type('text/html; charset=utf-8')
-  return errorPage(status, error.code)
+  return errorPage(status, error.code, status < 500 ? error.message : undefined)
 })
 
 for (const signal of ['SIGINT', 'SIGTERM']) {

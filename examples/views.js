@@ -170,7 +170,7 @@ export function notFoundPage (url) {
 </main>`)
 }
 
-export function errorPage (status, code) {
+export function errorPage (status, code, message) {
   return layout(`Error ${status} · fastify-sessions demo`, `<header>
   <h1>fastify-sessions <span>demo</span></h1>
 </header>
@@ -178,6 +178,7 @@ export function errorPage (status, code) {
   <section class="card">
     <h2>${status >= 500 ? 'Something went wrong' : 'That request did not work'}</h2>
     <p>Error ${status}${code === undefined ? '' : `: <code>${escape(code)}</code>`}.</p>
+    ${message === undefined ? '' : `<p data-testid="message">${escape(message)}</p>`}
     <p><a href="/">Back to the demo</a></p>
   </section>
 </main>`)
