@@ -112,10 +112,10 @@ const features = {
 const KNOWN_KEYS = ['visits', 'user', 'padding']
 
 function sessionContents (session) {
-  if (typeof session.data === 'function') return session.data()
+  if (typeof session.data === 'function') return { contents: session.data(), contentsFrom: 'Every key, from session.data().' }
   const contents = {}
   for (const key of KNOWN_KEYS) if (session.has(key)) contents[key] = session.get(key)
-  return contents
+  return { contents, contentsFrom: `The keys this app stores (${KNOWN_KEYS.join(', ')}), read with session.has() and session.get().` }
 }
 
 // The exact Set-Cookie value this response carries for the session, or else
@@ -160,7 +160,7 @@ app.get('/', async (request, reply) => {
     messages,
     user,
     sessionId: session.id,
-    contents: sessionContents(session),
+    ...sessionContents(session),
     cookie: { ...sessionCookie(request, reply), limit: COOKIE_LIMIT },
     rememberMe: features.rememberMe(session),
     devices,

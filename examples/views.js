@@ -8,12 +8,12 @@ const STYLE = `
   * { box-sizing: border-box; }
   body { margin: 0; font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); background: var(--paper); }
   header, main, footer { max-width: 44rem; margin: 0 auto; padding: 0 1rem; }
-  header { padding-top: 1.5rem; }
+  header { padding-top: 1.5rem; padding-bottom: 1rem; }
   h1 { font-size: 1.6rem; margin: 0; letter-spacing: -0.01em; }
   h1 span { color: var(--muted); font-weight: 400; }
   h2 { font-size: 1.1rem; margin: 0 0 0.75rem; }
   h3 { font-size: 0.95rem; margin: 1rem 0 0.4rem; color: var(--muted); font-weight: 600; }
-  .where { margin: 0.25rem 0 1rem; color: var(--muted); }
+  .where { margin: 0.25rem 0 0; color: var(--muted); }
   .badge { display: inline-block; padding: 0 0.5rem; border-radius: 999px; background: var(--ink); color: #fff; font-size: 0.85rem; font-weight: 600; }
   .card { background: #fff; border: 1px solid var(--line); border-radius: 10px; padding: 1rem 1.25rem; margin: 0 0 1rem; }
   .flash { background: #e7f6ec; border: 1px solid #b6e2c3; color: #14532d; border-radius: 10px; padding: 0.6rem 1rem; margin: 0 0 1rem; }
@@ -109,7 +109,7 @@ function growCard () {
   </section>`
 }
 
-export function homePage ({ mode, where, randomSecret, visits, messages, user, sessionId, contents, cookie, rememberMe, devices, grow }) {
+export function homePage ({ mode, where, randomSecret, visits, messages, user, sessionId, contents, contentsFrom, cookie, rememberMe, devices, grow }) {
   const shown = JSON.stringify(contents, showable, 2)
   return layout('fastify-sessions demo', `<header>
   <h1>fastify-sessions <span>demo</span></h1>
@@ -131,6 +131,7 @@ export function homePage ({ mode, where, randomSecret, visits, messages, user, s
     </dl>
     <h3>What it holds</h3>
     <pre data-testid="contents">${escape(shown)}</pre>
+    <p class="note">${escape(contentsFrom)}</p>
   </section>
   ${devices === undefined ? '' : devicesCard(devices)}
   ${grow ? growCard() : ''}
