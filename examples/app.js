@@ -91,21 +91,24 @@ try {
   await app.register(fastifySessions, {
     secret,
     mode: mode === 'cookie' ? 'cookie' : 'archive',
+    // "Remember me" keeps a session for 30 days, so sessions may live that long.
+    absoluteTimeout: 30 * DAY,
     ...(archive === undefined ? {} : { archive })
   })
 } catch (error) {
   cannotStart(error)
 }
 
-// Features the plugin does not offer yet: the page shows them once it does,
-// and never shows a control that cannot work.
+// What the page offers depends on where sessions live: the page never shows
+// a control that cannot work.
 const features = {
   // `request.session.options({ maxAge })`: a lifetime for one session.
   rememberMe: (session) => typeof session.options === 'function',
-  // `app.sessions.list(userId)` and `app.sessions.revokeUser(userId, { except })`.
-  devices: () => typeof app.sessions?.list === 'function' && typeof app.sessions?.revokeUser === 'function',
-  // A session grown past the cookie limit: only where the plugin has an answer for it.
-  grow: () => typeof app.sessions?.list === 'function'
+  // `app.sessions.list(userId)` and `app.sessions.revokeUser(userId, { except })`:
+  // sessions the server keeps (cookie mode needs `revocable: true` for them).
+  devices: () => mode !== 'cookie',
+  // A session grown past the cookie limit: shown once the plugin can move it to the archive.
+  grow: () => false
 }
 
 // The keys this app stores, for the session view when the plugin has no `data()`.
@@ -149,7 +152,9 @@ app.get('/', async (request, reply) => {
   // Stored now rather than after the handler, so the page can show the cookie it sets.
   await session.save()
   let devices
-  if (features.devices() && user !== undefined) devices = await app.sessions.list(user.id)
+  if (features.devices() && user !== undefined) {
+    devices = (await app.sessions.list(user.id)).map((device) => ({ ...device, current: device.handle === session.handle }))
+  }
   noStore(reply)
   reply.type('text/html; charset=utf-8')
   return homePage({
@@ -176,6 +181,8 @@ app.post('/login', async (request, reply) => {
   // a session planted in the browser before login is worth nothing after it.
   await request.session.regenerate(['visits'])
   request.session.set('user', { id: userIdOf(name), name, since: new Date() })
+  // Ties the session to the user, so that the devices card lists it.
+  request.session.bindUser(userIdOf(name))
   if (request.body?.remember === 'on' && features.rememberMe(request.session)) {
     request.session.options({ maxAge: 30 * DAY })
   }
@@ -196,7 +203,7 @@ app.post('/logout', async (request, reply) => {
 app.post('/devices/sign-out-others', async (request, reply) => {
   const user = request.session.get('user')
   if (!features.devices() || user === undefined) return reply.redirect('/', 303)
-  await app.sessions.revokeUser(user.id, { except: request.session.id })
+  await app.sessions.revokeUser(user.id, { except: request.session.handle })
   request.session.flash('Your other devices are signed out.')
   return reply.redirect('/', 303)
 })

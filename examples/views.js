@@ -93,7 +93,7 @@ function cookieFigure ({ name, bytes, limit, source }) {
 }
 
 function devicesCard (devices) {
-  const items = devices.map((device) => `<li>${escape(device.id === undefined ? JSON.stringify(device) : device.id)}${device.current ? ' (this one)' : ''}</li>`)
+  const items = devices.map((device) => `<li>Signed in ${escape(device.createdAt.toISOString().slice(0, 16).replace('T', ' '))} UTC, last seen ${escape(device.lastSeenAt.toISOString().slice(11, 16))} UTC${device.current ? ' <strong>(this device)</strong>' : ''}</li>`)
   return `<section class="card" aria-labelledby="devices">
     <h2 id="devices">Your devices</h2>
     <ul class="devices" data-testid="devices">${items.join('')}</ul>

@@ -70,8 +70,8 @@ export interface SessionState {
   replaced: string | undefined
   /** Archive mode: the keys set or deleted since the session was read, merged into the stored state on save. */
   dirty: Set<string> | undefined
-  /** Keys whose object values `get()` handed out: checked for in-place changes when the session is stored. */
-  handed: Set<string> | undefined
+  /** Keys whose object values `get()` or `set()` handed out, with their stored text then: checked for in-place changes when the session is stored. */
+  handed: Map<string, string> | undefined
   /** Archive mode: the size of the stored JSON text, kept to enforce `maxSize`. */
   bytes: number
 }
@@ -285,10 +285,10 @@ export function collectInPlaceChanges (state: SessionState, codec: Codec): void 
   const handed = state.handed
   if (handed === undefined) return
   state.handed = undefined
-  for (const key of handed) {
+  for (const [key, text] of handed) {
     if (!(key in state.data)) continue
     const json = codec.toJson(state.data[key], key)
-    if (JSON.stringify(json) === JSON.stringify(state.json[key])) continue
+    if (JSON.stringify(json) === text) continue
     state.json[key] = json
     state.changed = true
     state.dirty?.add(key)
@@ -312,6 +312,12 @@ export function lostToRevocation (session: Session): void {
 export function cookieCannotBeSent (session: Session): boolean {
   const reply = session[kReply]
   return reply.raw.headersSent || (reply.sent && session[kRequest].headers.upgrade !== undefined)
+}
+
+/** Remembers the stored text of a value handed out, the first time, to find in-place changes later. */
+function handOut (state: SessionState, key: string): void {
+  const handed = state.handed ??= new Map()
+  if (!handed.has(key)) handed.set(key, JSON.stringify(state.json[key]))
 }
 
 /** Per-session cookie options, kept with the session across requests. */
@@ -389,7 +395,7 @@ export class Session {
   get<K extends SessionKey> (key: K): SessionValue<K> | undefined {
     const state = this.#read()
     const value = state.data[key]
-    if (typeof value === 'object' && value !== null) (state.handed ??= new Set()).add(key)
+    if (typeof value === 'object' && value !== null) handOut(state, key)
     return value as SessionValue<K> | undefined
   }
 
@@ -423,7 +429,10 @@ export class Session {
       state.dirty?.add(key)
     }
     state.data[key] = value
-    if (typeof value === 'object' && value !== null) (state.handed ??= new Set()).add(key)
+    if (typeof value === 'object' && value !== null) {
+      state.handed?.delete(key)
+      handOut(state, key)
+    }
   }
 
   /** Removes `key`. */
@@ -452,7 +461,7 @@ export class Session {
     const state = this.#read()
     const codec = this[kEngine].codec
     const copy: Record<string, unknown> = {}
-    for (const key of Object.keys(state.json)) copy[key] = codec.fromJson(state.json[key] as Json)
+    for (const key of Object.keys(state.json)) copy[key] = codec.fromJson(JSON.parse(JSON.stringify(state.json[key])) as Json)
     return copy as SessionRecord
   }
 
