@@ -24,6 +24,10 @@ export const RECORD_KEY = 'record'
 export const REVOCATION_CHECK_MS = 2000
 const CHECKED_MAX = 10_000
 
+/** Cookie mode's part of a session's state: whether `regenerate()` has replaced the session the cookie carried. */
+const kRegenerated = Symbol('fastify-sessions.regenerated')
+type CookieState = SessionState & { [kRegenerated]?: boolean }
+
 /**
  * Sealed-cookie mode: the whole session is an iron token in one cookie. The
  * token is unsealed on the session's first use, not before, so a route that
@@ -140,15 +144,20 @@ export class CookieMode implements SessionEngine {
   }
 
   async load (session: Session): Promise<void> {
-    const state = session[kState]
-    if (this.#archive === undefined) {
-      this.decode(session)
+    const state: CookieState = session[kState]
+    if (state[kRegenerated] === true) {
+      // The cookie the request brought is not this session's any more: what
+      // regenerate() started, empty, is what there is to read.
+      const replacedRecord = state.replacedRecord
+      const retiredHandle = state.retiredHandle
+      resetState(state)
+      state.replacedRecord = replacedRecord
+      state.retiredHandle = retiredHandle
+      state.changed = true
       return
     }
-    // A record that regenerate() retired stays retired.
-    const replacedRecord = state.replacedRecord ?? (state.source === undefined ? undefined : state.record)
-    await this.#checkRecord(session)
-    state.replacedRecord = replacedRecord === state.record ? undefined : replacedRecord
+    if (this.#archive === undefined) this.decode(session)
+    else await this.#checkRecord(session)
   }
 
   async save (session: Session): Promise<void> {
@@ -177,8 +186,9 @@ export class CookieMode implements SessionEngine {
   }
 
   async regenerate (session: Session, keep: readonly string[] | undefined): Promise<void> {
-    const state = session[kState]
+    const state: CookieState = session[kState]
     keepOnly(state, keep)
+    state[kRegenerated] = true
     if (this.#archive !== undefined) {
       state.replacedRecord ??= state.record
       state.record = undefined
