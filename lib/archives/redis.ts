@@ -1,18 +1,42 @@
 import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
-import type { Redis, RedisOptions } from 'ioredis'
 import { FST_SESSION_ARCHIVE_UNAVAILABLE, FST_SESSION_INVALID_OPTION } from '../errors.js'
 import type { Archive } from './archive.js'
 
-/** The commands `RedisArchive` uses: ioredis's client, and clients compatible with it (iovalkey). */
-export type RedisClient = Pick<Redis, 'hget' | 'hvals' | 'hdel' | 'del' | 'eval' | 'evalsha' | 'ping' | 'quit'>
+/**
+ * The part of a Redis client that `RedisArchive` uses, described by shape: an
+ * ioredis 5 or 6 client fits, and so does an iovalkey one. It names nothing
+ * from those packages, so an app that never uses Redis type-checks without them.
+ */
+export interface RedisClient {
+  /** ioredis's connection state: `'wait'`, `'connecting'`, `'connect'`, `'ready'`, `'reconnecting'`, `'close'` or `'end'`. */
+  readonly status: string
+  hget (key: string, field: string): Promise<string | null>
+  hvals (key: string): Promise<string[]>
+  hdel (key: string, ...fields: string[]): Promise<number>
+  del (...keys: string[]): Promise<number>
+  eval (script: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>
+  evalsha (sha: string, numkeys: number, ...args: Array<string | number>): Promise<unknown>
+  ping (): Promise<string>
+  on (event: 'ready' | 'error' | 'end', listener: (error: unknown) => void): unknown
+  removeListener (event: 'ready' | 'error' | 'end', listener: (error: unknown) => void): unknown
+}
+
+/** A client the archive created itself, from `url`. */
+interface OwnedClient extends RedisClient {
+  connect (): Promise<void>
+  quit (): Promise<unknown>
+  disconnect (): void
+}
 
 /** Options of `RedisArchive`: a `url` (the archive creates and owns its client) or a `client` (yours, never closed by it). */
 export type RedisArchiveOptions = (
   | {
     /**
      * The archive creates its own ioredis client for this URL and closes it on `app.close()`.
+     * Needs the `ioredis` package (5 or 6).
      * @example 'redis://127.0.0.1:6379/0'
+     * @example process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'
      */
     url: string
     client?: never
@@ -30,9 +54,11 @@ export type RedisArchiveOptions = (
   }
   | {
     /**
-     * Your ioredis (or compatible) client; the archive never closes it. Give it a
-     * `commandTimeout` and `enableOfflineQueue: false` so that an outage gives
-     * quick 503s rather than requests queued in memory.
+     * Your ioredis (5 or 6) or iovalkey client; the archive never closes it. It may still be
+     * connecting: `app.ready()` waits for it (see `readyTimeoutMs`). Give it a `commandTimeout`
+     * and `enableOfflineQueue: false` so that an outage gives quick 503s rather than requests
+     * queued in memory.
+     * @example new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { commandTimeout: 1000, enableOfflineQueue: false })
      */
     client: RedisClient
     url?: never
@@ -45,6 +71,14 @@ export type RedisArchiveOptions = (
    * @default 'fastify-sessions:'
    */
   prefix?: string
+  /**
+   * How long registration (`app.ready()`) waits for the client to be connected and to answer
+   * PING (ms) before it fails with `FST_SESSION_ARCHIVE_UNAVAILABLE`. A client that gives up
+   * (ends) fails at once, and so does the archive's own client at its first connection error.
+   * Not used with `lazyConnect`.
+   * @default 5000
+   */
+  readyTimeoutMs?: number
 }
 
 interface Script {
@@ -113,9 +147,10 @@ function expiry (ttlMs: number | undefined, now: number): number {
 }
 
 const DEFAULT_COMMAND_TIMEOUT_MS = 1000
+const DEFAULT_READY_TIMEOUT_MS = 5000
 
-function createClient (url: string, commandTimeout: number): Redis {
-  let Client: new (url: string, options: RedisOptions) => Redis
+function createClient (url: string, commandTimeout: number): OwnedClient {
+  let Client: new (url: string, options: Record<string, unknown>) => OwnedClient
   try {
     Client = (createRequire(import.meta.url)('ioredis') as { Redis: typeof Client }).Redis
   /* c8 ignore next 3: reached only where ioredis is not installed; test/redis-optional.test.ts runs it in such a place */
@@ -137,6 +172,13 @@ function createClient (url: string, commandTimeout: number): Redis {
   return client
 }
 
+function positiveMs (option: string, value: unknown): number {
+  if (!Number.isSafeInteger(value) || (value as number) <= 0) {
+    throw new FST_SESSION_INVALID_OPTION(option, 'must be a whole number of milliseconds greater than 0')
+  }
+  return value as number
+}
+
 /**
  * An archive in Redis, for many Fastify instances behind a load balancer.
  * Each session is one hash, `<prefix>{<id>}`, whose fields are the archive's
@@ -146,19 +188,30 @@ function createClient (url: string, commandTimeout: number): Redis {
  *
  * @example
  * ```ts
- * app.register(fastifySessions, { secret, mode: 'archive', archive: new RedisArchive({ url: process.env.REDIS_URL }) })
+ * const archive = new RedisArchive({ url: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379' })
+ * app.register(fastifySessions, { secret, mode: 'archive', archive })
+ * ```
+ *
+ * @example
+ * ```ts
+ * // A client of your own (ioredis 5 or 6, or iovalkey), still connecting: app.ready() waits for it.
+ * const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { commandTimeout: 1000, enableOfflineQueue: false })
+ * app.register(fastifySessions, { secret, mode: 'archive', archive: new RedisArchive({ client }) })
+ * app.addHook('onClose', () => client.quit())
  * ```
  */
 export class RedisArchive implements Archive {
   readonly #client: RedisClient
-  readonly #owned: Redis | undefined
+  readonly #owned: OwnedClient | undefined
   readonly #prefix: string
   readonly #lazy: boolean
+  readonly #readyTimeoutMs: number
 
   constructor (options: RedisArchiveOptions) {
-    const { prefix = 'fastify-sessions:' } = options
+    const { prefix = 'fastify-sessions:', readyTimeoutMs = DEFAULT_READY_TIMEOUT_MS } = options
     if (typeof prefix !== 'string') throw new FST_SESSION_INVALID_OPTION('prefix', 'must be a string')
     this.#prefix = prefix
+    this.#readyTimeoutMs = positiveMs('readyTimeoutMs', readyTimeoutMs)
     if (options.client !== undefined) {
       this.#client = options.client
       this.#owned = undefined
@@ -168,10 +221,7 @@ export class RedisArchive implements Archive {
     if (typeof options.url !== 'string' || options.url === '') {
       throw new FST_SESSION_INVALID_OPTION('url', 'must be a redis:// URL, or pass your own client as `client`')
     }
-    const timeout = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS
-    if (!Number.isSafeInteger(timeout) || timeout <= 0) {
-      throw new FST_SESSION_INVALID_OPTION('commandTimeoutMs', 'must be a whole number of milliseconds greater than 0')
-    }
+    const timeout = positiveMs('commandTimeoutMs', options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS)
     this.#owned = createClient(options.url, timeout)
     this.#client = this.#owned
     this.#lazy = options.lazyConnect ?? false
@@ -190,21 +240,30 @@ export class RedisArchive implements Archive {
     }
   }
 
+  /** Runs one client call, turning whatever it throws into `FST_SESSION_ARCHIVE_UNAVAILABLE`. */
+  async #guard<T> (call: () => Promise<T>): Promise<T> {
+    try {
+      return await call()
+    } catch (error) {
+      throw unavailable(error)
+    }
+  }
+
   async get (domain: string, key: string): Promise<string | undefined> {
-    return live(await this.#client.hget(this.#key(domain), key), Date.now())
+    return live(await this.#guard(() => this.#client.hget(this.#key(domain), key)), Date.now())
   }
 
   async set (domain: string, key: string, value: string, ttlMs?: number): Promise<void> {
     const now = Date.now()
     const expiresAt = expiry(ttlMs, now)
-    await this.#run(SET, domain, [key, `${expiresAt}:${value}`, expiresAt, now])
+    await this.#guard(() => this.#run(SET, domain, [key, `${expiresAt}:${value}`, expiresAt, now]))
   }
 
   async compareAndSet (domain: string, key: string, expected: string | undefined, value: string, ttlMs?: number): Promise<boolean> {
     const now = Date.now()
     const expiresAt = expiry(ttlMs, now)
     const args = [key, `${expiresAt}:${value}`, expiresAt, now, expected === undefined ? '0' : '1', expected ?? '']
-    return await this.#run(COMPARE_AND_SET, domain, args) === 1
+    return await this.#guard(() => this.#run(COMPARE_AND_SET, domain, args)) === 1
   }
 
   async has (domain: string, key: string): Promise<boolean> {
@@ -212,38 +271,35 @@ export class RedisArchive implements Archive {
   }
 
   async remove (domain: string, key: string): Promise<void> {
-    await this.#client.hdel(this.#key(domain), key)
+    await this.#guard(() => this.#client.hdel(this.#key(domain), key))
   }
 
   async hasDomain (domain: string): Promise<boolean> {
     const now = Date.now()
-    return (await this.#client.hvals(this.#key(domain))).some((stored) => live(stored, now) !== undefined)
+    return (await this.#guard(() => this.#client.hvals(this.#key(domain)))).some((stored) => live(stored, now) !== undefined)
   }
 
   async removeDomain (domain: string): Promise<void> {
-    await this.#client.del(this.#key(domain))
+    await this.#guard(() => this.#client.del(this.#key(domain)))
   }
 
-  /** Connects the client it created (in the background with `lazyConnect`) and checks that Redis answers. */
+  /**
+   * Connects the client it created (in the background with `lazyConnect`),
+   * waits for a client passed in that is still connecting, and checks that
+   * Redis answers: at most `readyTimeoutMs`.
+   */
   async ready (): Promise<void> {
     const owned = this.#owned
     if (owned?.status === 'wait') {
-      if (this.#lazy) {
-        // Failures surface as 503s on session routes while ioredis keeps retrying.
-        owned.connect().catch(() => {})
-        return
-      }
-      try {
-        await owned.connect()
-      } catch (error) {
-        owned.disconnect()
-        throw unreachable(error)
-      }
+      // Its failures reach the wait below as error events.
+      owned.connect().catch(() => {})
+      if (this.#lazy) return
     }
     try {
-      await this.#client.ping()
+      await answering(this.#client, this.#readyTimeoutMs, owned !== undefined)
     } catch (error) {
-      throw unreachable(error)
+      owned?.disconnect()
+      throw error
     }
   }
 
@@ -259,9 +315,102 @@ export class RedisArchive implements Archive {
   }
 }
 
-function unreachable (error: unknown): Error {
-  const failure = new FST_SESSION_ARCHIVE_UNAVAILABLE(
-    `Redis did not answer (${String(error)}); start it, check the URL, or pass lazyConnect: true to start without it`)
-  failure.cause = error
-  return failure
+const URL_HINT = '; start it, check the URL, or pass lazyConnect: true to start without it'
+const CLIENT_HINT = '; start it, or check the options of the client you passed in (host, port, password)'
+
+/**
+ * Resolves once `client` is ready and answers PING. Rejects when it ends,
+ * when `failFast` and it reports a connection error, or after `timeoutMs`,
+ * with the archive error that says why. A client still in `'wait'` (created
+ * with `lazyConnect` and not connected) is sent the PING at once: ioredis
+ * then connects it, or refuses when it queues no commands.
+ */
+async function answering (client: RedisClient, timeoutMs: number, failFast: boolean): Promise<void> {
+  const hint = failFast ? URL_HINT : CLIENT_HINT
+  await new Promise<void>((resolve, reject) => {
+    let why: unknown
+    const finish = (failure?: Error): void => {
+      clearTimeout(timer)
+      client.removeListener('ready', ping)
+      client.removeListener('error', onError)
+      client.removeListener('end', onEnd)
+      if (failure === undefined) resolve()
+      else reject(failure)
+    }
+    const ping = (): void => {
+      client.ping().then(() => finish(), (error: unknown) => finish(unavailable(error, hint)))
+    }
+    const onError = (error: unknown): void => {
+      why = error
+      if (failFast) finish(unavailable(error, hint))
+    }
+    const onEnd = (): void => finish(why === undefined ? closed(hint) : unavailable(why, hint))
+    const timer = setTimeout(() => finish(notReady(timeoutMs, why, hint)), timeoutMs)
+    client.on('error', onError)
+    client.on('end', onEnd)
+    if (client.status === 'end') onEnd()
+    else if (client.status === 'ready' || client.status === 'wait') ping()
+    else client.on('ready', ping)
+  })
+}
+
+/** Only names made of letters are kept: anything else may be text chosen by someone else. */
+function plainName (name: unknown): string {
+  return typeof name === 'string' && /^[A-Za-z]{1,40}$/.test(name) ? name : 'Error'
+}
+
+interface Described {
+  readonly problem: string
+  readonly cause: { readonly name: string, readonly code?: string }
+}
+
+/**
+ * A client error told in words, with a cause that keeps only its name and
+ * code. ioredis errors carry the command (`command.name`, `command.args`: the
+ * session id and the whole session text) and Redis's own message, which may
+ * quote keys or values; none of that may reach a 503 body or a log line.
+ */
+function describe (error: unknown): Described {
+  const name = plainName((error as { name?: unknown } | null)?.name)
+  const message = error instanceof Error ? error.message : ''
+  const systemCode = (error as { code?: unknown } | null)?.code
+  if (name === 'ReplyError') {
+    // A Redis error reply starts with its class in capitals: OOM, READONLY, NOPERM, WRONGTYPE...
+    const code = /^[A-Z][A-Z_]{1,31}(?= |$)/.exec(message)?.[0]
+    return code === undefined
+      ? { problem: 'Redis refused the command (an error reply)', cause: { name } }
+      : { problem: `Redis refused the command (${code})`, cause: { name, code } }
+  }
+  if (typeof systemCode === 'string' && /^E[A-Z]{2,31}$/.test(systemCode)) {
+    return { problem: `Redis cannot be reached (${systemCode})`, cause: { name, code: systemCode } }
+  }
+  const problem = message === 'Command timed out'
+    ? 'Redis did not answer in time'
+    : message === 'Connection is closed.'
+      ? 'the connection to Redis is closed'
+      : message.startsWith('Stream isn\'t writeable')
+        ? 'the client is not connected to Redis, and queues no commands while it is not'
+        : name === 'MaxRetriesPerRequestError' ? 'the client gave up reaching Redis' : 'the Redis client failed'
+  return { problem, cause: { name } }
+}
+
+function failure (problem: string, cause: Described['cause']): Error {
+  const error = new FST_SESSION_ARCHIVE_UNAVAILABLE(problem)
+  error.cause = cause
+  return error
+}
+
+function unavailable (error: unknown, hint = ''): Error {
+  const { problem, cause } = describe(error)
+  return failure(problem + hint, cause)
+}
+
+function closed (hint: string): Error {
+  return failure(`the connection to Redis is closed${hint}`, { name: 'Error' })
+}
+
+function notReady (timeoutMs: number, why: unknown, hint: string): Error {
+  if (why === undefined) return failure(`the client was not ready within ${timeoutMs} ms${hint}, or raise readyTimeoutMs`, { name: 'Error' })
+  const { problem, cause } = describe(why)
+  return failure(`the client was not ready within ${timeoutMs} ms (${problem})${hint}, or raise readyTimeoutMs`, cause)
 }
