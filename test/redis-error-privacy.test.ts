@@ -121,9 +121,9 @@ if (redis !== undefined && !hasRedisServer()) {
 
   t.test('anything else a client throws: "the Redis client failed", with no text of it', async (t) => {
     const failing = {
-      hget: async () => { throw Object.assign(new Error(`boom ${ID}`), { name: `Odd ${CARD}`, code: 42, args: [ID, DATA] }) },
-      hvals: async () => { throw 'a bare string' }, // eslint-disable-line no-throw-literal
-      del: async () => { throw Object.assign(new Error(`the key ${ID} is odd`), { name: 'ReplyError' }) }
+      hmget: async () => { throw Object.assign(new Error(`boom ${ID}`), { name: `Odd ${CARD}`, code: 42, args: [ID, DATA] }) },
+      hgetall: async () => { throw 'a bare string' }, // eslint-disable-line no-throw-literal
+      evalsha: async () => { throw Object.assign(new Error(`the key ${ID} is odd`), { name: 'ReplyError' }) }
     }
     const archive = new RedisArchive({ client: failing as unknown as Redis })
     await rejectsPrivately(t, archive.get(ID, SESSION_KEY), /the Redis client failed$/, { name: 'Error' })

@@ -31,3 +31,9 @@ test('url is a string: an environment variable needs its fallback, as the JSDoc 
   expect(new RedisArchive({ url: process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379' })).type.not.toRaiseError()
   expect(new RedisArchive({ url: 'redis://127.0.0.1:6379', lazyConnect: true, commandTimeoutMs: 500, readyTimeoutMs: 2000 })).type.not.toRaiseError()
 })
+
+test('the limits are numbers, with a url or a client', () => {
+  expect(new RedisArchive({ url: 'redis://127.0.0.1:6379', maxSessions: 500_000, maxNewSessions: 50_000 })).type.not.toRaiseError()
+  expect(new RedisArchive({ client, maxSessions: 1000 })).type.not.toRaiseError()
+  expect(new RedisArchive({ client, maxSessions: '1000' })).type.toRaiseError()
+})
