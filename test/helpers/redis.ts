@@ -50,17 +50,23 @@ async function freePort (): Promise<number> {
   return port
 }
 
-/** A redis-server of the test's own on a spare port, to stop and start again; killed when the test ends. */
+/**
+ * A redis-server of the test's own on a spare port, to stop, pause and start
+ * again; killed when the test ends. `config` adds command-line settings
+ * (e.g. `['--maxmemory', '1']`).
+ */
 export class SpareRedis {
   readonly port: number
+  readonly #config: string[]
   #process: ChildProcess | undefined
 
-  private constructor (port: number) {
+  private constructor (port: number, config: string[]) {
     this.port = port
+    this.#config = config
   }
 
-  static async create (t: Test): Promise<SpareRedis> {
-    const spare = new SpareRedis(await freePort())
+  static async create (t: Test, config: string[] = []): Promise<SpareRedis> {
+    const spare = new SpareRedis(await freePort(), config)
     t.teardown(() => spare.stop())
     return spare
   }
@@ -70,12 +76,21 @@ export class SpareRedis {
   }
 
   async start (): Promise<void> {
-    this.#process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+    this.#process = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...this.#config], { stdio: 'ignore' })
     for (let attempt = 0; attempt < 100; attempt++) {
       if (await answers(this.url)) return
       await sleep(50)
     }
     throw new Error(`redis-server did not start on port ${this.port}`)
+  }
+
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, until `resume()`. */
+  pause (): void {
+    this.#process?.kill('SIGSTOP')
+  }
+
+  resume (): void {
+    this.#process?.kill('SIGCONT')
   }
 
   async stop (): Promise<void> {

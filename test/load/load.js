@@ -84,7 +84,7 @@ function routes (app, prefix, mode) {
 t.test('thousands of sessions in both modes at once: no cross-talk, no errors, no leak', { timeout: 600_000 }, async (t) => {
   const dir = path.join(await tempDir(t), 'sessions')
   const memoryApp = Fastify()
-  await memoryApp.register(fastifySessions, { secret: SECRET, archive: new MemoryArchive({ maxSessions: USERS_PER_KIND * 2 }) })
+  await memoryApp.register(fastifySessions, { secret: SECRET, archive: new MemoryArchive({ maxSessions: USERS_PER_KIND * 2, maxNewSessions: USERS_PER_KIND * 2 }) })
   routes(memoryApp, '/cookie', 'cookie')
   routes(memoryApp, '/memory', 'archive')
   const fileApp = Fastify()
