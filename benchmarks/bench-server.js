@@ -32,8 +32,12 @@ export function payloadOf (bytes) {
 /** What `/__setup` and `/new` store: `BENCH_PAYLOAD_BYTES` bytes of JSON (default 52, the base). */
 export const PAYLOAD = payloadOf(Number(process.env.BENCH_PAYLOAD_BYTES ?? 0))
 
-function createSession (session) {
+let users = 0
+
+function createSession (session, options) {
   for (const [key, value] of Object.entries(PAYLOAD)) session.set(key, value)
+  // Each new session logs in a user of its own, as a login route does.
+  if (options.bindUser === true) session.bindUser(`user-${users++}`)
   return { ok: true }
 }
 
@@ -48,13 +52,14 @@ function missing (what) {
  * Adds the benchmark routes to `app` and listens on 127.0.0.1, on the port in
  * `PORT` or the first argument (0 or none: any free port).
  * `sessionOf(request)` gives the request's session: anything with `get(key)` and `set(key, value)`.
+ * `options.bindUser`: new sessions are bound to a user each (`session.bindUser()`).
  * `options.populate(count)`, for archive-backed servers, stores `count` sessions
  * directly in the archive and resolves with a function that lists a `Cookie`
  * header value for each.
  */
 export async function serve (app, sessionOf, options = {}) {
-  app.get('/__setup', async (request) => createSession(sessionOf(request)))
-  app.get('/new', async (request) => createSession(sessionOf(request)))
+  app.get('/__setup', async (request) => createSession(sessionOf(request), options))
+  app.get('/new', async (request) => createSession(sessionOf(request), options))
   app.get('/untouched', async () => ({ ok: true }))
 
   app.get('/read', async (request) => {

@@ -3,7 +3,7 @@
 // answers, warms it up, then loads it with autocannon from this process while
 // the server meters its own CPU time. Ends by regenerating the chart and the
 // README's performance section from the results.
-// Usage: node benchmarks/run.js [--quick] [--scaling] [--duration <s>] [--rounds <n>] [--counts <n,n,…>] [--no-report]
+// Usage: node benchmarks/run.js [--quick] [--scaling] [--duration <s>] [--rounds <n>] [--counts <n,n,…>] [--servers <name,name,…>] [--no-report]
 import { execFileSync, fork } from 'node:child_process'
 import { once } from 'node:events'
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -19,15 +19,17 @@ import { writeReport } from './report.js'
 // To add a server: a file in servers/ and a line here.
 // `sessions: false`: it never sets a cookie. `redis`: it stores in Redis under
 // BENCH_REDIS_PREFIX. `dir`: it stores files in BENCH_FILE_DIR. `ours`: this plugin.
-const SERVERS = [
+const ALL_SERVERS = [
   { name: 'bare', sessions: false },
   { name: 'secure-session', sessions: true },
   { name: 'mgcrea-sodium', sessions: true },
   { name: 'iron-session', sessions: true },
   { name: 'fastify-sessions-cookie', sessions: true, ours: true },
+  { name: 'fastify-sessions-cookie-revocable', sessions: true, ours: true },
   { name: 'fastify-session-memory', sessions: true },
   { name: 'mgcrea-memory', sessions: true },
   { name: 'fastify-sessions-memory', sessions: true, ours: true },
+  { name: 'fastify-sessions-memory-bound', sessions: true, ours: true },
   { name: 'fastify-session-redis', sessions: true, redis: true },
   { name: 'mgcrea-redis', sessions: true, redis: true },
   { name: 'fastify-sessions-redis', sessions: true, ours: true, redis: true },
@@ -77,9 +79,17 @@ const { values: args } = parseArgs({
     duration: { type: 'string' },
     rounds: { type: 'string' },
     counts: { type: 'string' },
+    servers: { type: 'string' },
     'no-report': { type: 'boolean', default: false }
   }
 })
+// --servers a,b: only those (and always the baseline), e.g. to measure one change quickly.
+const SERVERS = args.servers === undefined
+  ? ALL_SERVERS
+  : ALL_SERVERS.filter((server) => server.name === BASELINE || args.servers.split(',').includes(server.name))
+if (args.servers !== undefined && SERVERS.length !== new Set([BASELINE, ...args.servers.split(',')]).size) {
+  throw new Error(`--servers: unknown server in "${args.servers}"; the servers are ${ALL_SERVERS.map((server) => server.name).join(', ')}`)
+}
 const settings = {
   quick: args.quick,
   connections: 50,
