@@ -65,25 +65,36 @@ function nextIv (): Buffer {
   return iv
 }
 
+/** The memory a remembered token takes, roughly: two bytes a character of the token and of its JSON. */
+function sizeOf (token: string, unsealed: Unsealed): number {
+  return (token.length + unsealed.json.length) * 2
+}
+
 /** Seals and unseals iron tokens with a list of secrets: the first seals, all unseal. */
 export class IronSealer {
   readonly #keys: readonly SecretKeys[]
   readonly #derived = new Map<string, Buffer>()
   readonly #recent = new Map<string, Unsealed>()
   readonly #recentMax: number
+  readonly #recentBytes: number
+  #bytes = 0
 
   /**
    * @param secrets at least one; validated by the caller
    * @param recentMax how many recently unsealed tokens to remember, so that a
    *   browser sending the same cookie again costs a map lookup
+   * @param recentBytes how much memory those may take in all, counted as two
+   *   bytes a character of the token and of its JSON; a token taking more than
+   *   a sixteenth of it is never remembered
    */
-  constructor (secrets: readonly string[], recentMax = 1024) {
+  constructor (secrets: readonly string[], recentMax = 1024, recentBytes = 4 * 1024 * 1024) {
     this.#keys = secrets.map((secret) => {
       const encSalt = saltFor(secret, 'encryption')
       const macSalt = saltFor(secret, 'integrity')
       return { secret, encSalt, encKey: deriveKey(secret, encSalt), macSalt, macKey: deriveKey(secret, macSalt) }
     })
     this.#recentMax = recentMax
+    this.#recentBytes = recentBytes
   }
 
   /**
@@ -112,10 +123,15 @@ export class IronSealer {
     }
     const unsealed = this.#verify(token)
     if (unsealed === undefined || (unsealed.expiresAt !== 0 && unsealed.expiresAt <= now)) return undefined
-    if (this.#recent.size >= this.#recentMax) {
-      this.#recent.delete(this.#recent.keys().next().value as string)
+    const bytes = sizeOf(token, unsealed)
+    if (bytes * 16 > this.#recentBytes) return unsealed
+    while (this.#recent.size >= this.#recentMax || this.#bytes + bytes > this.#recentBytes) {
+      const [oldest, entry] = this.#recent.entries().next().value as [string, Unsealed]
+      this.#recent.delete(oldest)
+      this.#bytes -= sizeOf(oldest, entry)
     }
     this.#recent.set(token, unsealed)
+    this.#bytes += bytes
     return unsealed
   }
 

@@ -56,3 +56,19 @@ t.test('each seal has its own iv, also past the first pool of them', async (t) =
   for (let i = 0; i < 600; i++) ivs.add(sealer.seal(JSON_TEXT, 0).split('*')[3]!)
   t.equal(ivs.size, 600)
 })
+
+t.test('the remembered tokens are bounded in bytes: a large token is never kept, and older ones go to make room', async (t) => {
+  const now = Date.now()
+  const sealer = new IronSealer([SECRET], 1024, 16 * 1024)
+  const small = await ironSeal({ n: 1 })
+  t.equal(sealer.unseal(small, now), sealer.unseal(small, now), 'a small token is remembered: the same answer comes back')
+  const large = await ironSeal({ pad: 'x'.repeat(600) })
+  t.not(sealer.unseal(large, now), sealer.unseal(large, now), 'a token over a sixteenth of the budget is verified each time')
+  const tokens: string[] = []
+  for (let i = 0; i < 40; i++) tokens.push(await ironSeal({ i, pad: 'y'.repeat(100) }))
+  const first = sealer.unseal(tokens[0]!, now)
+  for (const token of tokens.slice(1)) sealer.unseal(token, now)
+  t.not(sealer.unseal(tokens[0]!, now), first, 'the oldest was forgotten when the budget was full')
+  const last = sealer.unseal(tokens[39]!, now)
+  t.equal(sealer.unseal(tokens[39]!, now), last, 'the newest is still remembered')
+})
