@@ -104,3 +104,20 @@ t.test('an explicit save() in a normal reply sends the raw response\'s other coo
   t.same(cookies.filter((cookie) => !cookie.startsWith('session=')), ['a=1', 'b=2'])
   t.equal(cookies.filter((cookie) => cookie.startsWith('session=')).length, 1)
 })
+
+t.test('a hijacked reply that writes its own head passes cookieHeaders() along and loses no cookie', async (t) => {
+  const app = await buildApp(t)
+  app.get('/events', async (request, reply) => {
+    reply.hijack()
+    request.session.set('user', 'ada')
+    await request.session.save()
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream', 'set-cookie': ['theme=dark', ...request.session.cookieHeaders()] })
+    reply.raw.end('data: hello\n\n')
+  })
+  app.get('/none', async (request) => ({ headers: request.session.cookieHeaders() }))
+  const cookies = setCookies(await app.inject('/events'))
+  t.equal(cookies[0], 'theme=dark')
+  t.match(cookies[1], /^session=Fe26\.2\*/)
+  t.equal(cookies.length, 2)
+  t.same((await app.inject('/none')).json(), { headers: [] }, 'nothing to pass along before a save')
+})
