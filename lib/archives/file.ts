@@ -36,12 +36,36 @@ export interface FileArchiveOptions {
    */
   sweepIntervalMs?: number
   /**
-   * How many values read recently are kept in memory. A kept value is
-   * returned after one `lstat` shows its file unchanged (same inode, size and
-   * times), so writes by other processes are always seen; `0` keeps none.
+   * How many sessions (domains) are stored at most, new and established
+   * together. Creating one beyond it first removes the oldest new domain;
+   * when every stored domain is established, creating one rejects with
+   * `FST_SESSION_ARCHIVE_AT_CAPACITY` (writes to stored ones still succeed).
+   * @default 50_000
+   */
+  maxSessions?: number
+  /**
+   * How many new domains (created, never found by a `get` since) are kept;
+   * creating one beyond it first removes the oldest new domain. Counted per
+   * process: with several processes on one dir, each keeps its own quota.
+   * @default Math.max(1, Math.floor(maxSessions / 10))
+   */
+  maxNewSessions?: number
+  /**
+   * How many values read recently are kept in memory at most. A kept value is
+   * returned after one `lstat` shows its file unchanged (same inode, size,
+   * times and a single name), so writes by other processes are always seen;
+   * `0` keeps none.
    * @default 10_000
    */
   readCacheSize?: number
+  /**
+   * How many bytes of values the read cache holds at most; the values read
+   * longest ago make room.
+   * @default 8 * 1024 * 1024
+   */
+  readCacheBytes?: number
+  /** A value larger than this (in bytes) is never kept in the read cache. @default 64 * 1024 */
+  readCacheMaxValueBytes?: number
   /**
    * The file system to use, for injecting faults in tests.
    * @default the functions of `node:fs/promises`
@@ -58,6 +82,13 @@ const LOCK_FILE = /^\.[A-Za-z0-9_-]{8,128}\.lock$/
 /** What a removal leaves when it dies half-way: a renamed domain, or a broken lock. */
 const LEFT_OVER = /^\.(?:removed\.[0-9a-f]{16}|[A-Za-z0-9_-]{8,128}\.lock\.[0-9a-f]{16}\.broken)$/
 
+/**
+ * A new domain's directory carries the sticky bit (0o1000) until a `get`
+ * finds it: a mark every process sees, that a read learns from the `fstat`
+ * it makes anyway and clears with one `fchmod`. In a directory only its
+ * owner may write to, the bit changes nothing else.
+ */
+const NEW_MARK = 0o1000
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
 const LOCK_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
@@ -241,12 +272,25 @@ export class FileArchive implements Archive {
   #dirChecked = false
 
   readonly #reads = new Map<string, CachedRead>()
+  #readBytes = 0
   readonly #readCacheSize: number
+  readonly #readCacheBytes: number
+  readonly #readCacheMaxValueBytes: number
+  readonly #maxSessions: number
+  readonly #maxNewSessions: number
+  /** The new domains this process knows of (its own, and those the sweep found), oldest first. */
+  readonly #newDomains = new Set<string>()
+  /** How many domains are stored, as of the last sweep and this process's changes since. */
+  #domainCount = 0
 
   constructor ({
     dir = path.resolve(process.cwd(), '.gen/sessions'),
     sweepIntervalMs = 60_000,
+    maxSessions = 50_000,
+    maxNewSessions = Math.max(1, Math.floor(maxSessions / 10)),
     readCacheSize = 10_000,
+    readCacheBytes = 8 * 1024 * 1024,
+    readCacheMaxValueBytes = 64 * 1024,
     fs = fsPromises
   }: FileArchiveOptions = {}) {
     if (typeof dir !== 'string' || dir === '') {
@@ -255,10 +299,20 @@ export class FileArchive implements Archive {
     if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0 || sweepIntervalMs > MAX_INTERVAL_MS) {
       throw new FST_SESSION_INVALID_OPTION('sweepIntervalMs', `must be an integer from 0 to ${MAX_INTERVAL_MS}`)
     }
-    if (!Number.isSafeInteger(readCacheSize) || readCacheSize < 0) {
-      throw new FST_SESSION_INVALID_OPTION('readCacheSize', 'must be a whole number from 0')
+    if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) {
+      throw new FST_SESSION_INVALID_OPTION('maxSessions', 'must be a positive integer')
     }
+    if (!Number.isSafeInteger(maxNewSessions) || maxNewSessions < 1 || maxNewSessions > maxSessions) {
+      throw new FST_SESSION_INVALID_OPTION('maxNewSessions', 'must be a positive integer no larger than maxSessions')
+    }
+    for (const [option, value] of Object.entries({ readCacheSize, readCacheBytes, readCacheMaxValueBytes })) {
+      if (!Number.isSafeInteger(value) || value < 0) throw new FST_SESSION_INVALID_OPTION(option, 'must be a whole number from 0')
+    }
+    this.#maxSessions = maxSessions
+    this.#maxNewSessions = maxNewSessions
     this.#readCacheSize = readCacheSize
+    this.#readCacheBytes = readCacheBytes
+    this.#readCacheMaxValueBytes = readCacheMaxValueBytes
     this.#dir = path.resolve(dir)
     this.#fs = fs
     this.#timer = sweepIntervalMs === 0
@@ -341,7 +395,7 @@ export class FileArchive implements Archive {
       const open = await this.#openDomain(domainDir, false)
       if (open === undefined) return
       try {
-        this.#reads.delete(file)
+        this.#forget(file)
         await this.#fs.unlink(path.join(open.inside, `${key}.json`)).catch(absentIsFine)
         await this.#removeIfEmpty(domainDir, open)
       } finally {
@@ -454,8 +508,12 @@ export class FileArchive implements Archive {
       if (!ABSENT.has(code)) throw error
       if (!create) return undefined
       if (code !== 'ENOENT') throw systemError('ENOTDIR', 'open')
+      const domain = path.basename(domainDir)
+      await this.#makeRoom()
       try {
-        await this.#fs.mkdir(domainDir, { mode: 0o700 })
+        await this.#fs.mkdir(domainDir, { mode: 0o700 | NEW_MARK })
+        this.#domainCount++
+        this.#newDomains.add(domain)
       } catch (error) {
         // Made meanwhile by a process that does not lock: use it if it is a real directory.
         if (errorCode(error) !== 'EEXIST') throw error
@@ -586,7 +644,7 @@ export class FileArchive implements Archive {
       // A file replaced by any writer has a new inode or new times: read it again.
       const stats = await this.#fs.lstat(file).catch(noop)
       if (stats !== undefined && sameFile(stats, cached) && stats.mtimeMs > Date.now()) return cached.value
-      this.#reads.delete(file)
+      this.#forget(file)
     }
     if (!await this.#checkDir(false)) return undefined
     const open = await this.#openDomain(domainDir, false)
@@ -594,6 +652,11 @@ export class FileArchive implements Archive {
     let found: KeyRead | undefined
     try {
       found = await this.#readKey(open, key)
+      if (found?.value !== undefined && (open.stats.mode & NEW_MARK) !== 0) {
+        // Found: its browser came back, so it is established from now on.
+        await open.handle.chmod(0o700)
+        this.#newDomains.delete(path.basename(domainDir))
+      }
     } finally {
       await open.handle.close()
     }
@@ -645,9 +708,19 @@ export class FileArchive implements Archive {
   }
 
   #remember (file: string, stats: FileStats, value: string): void {
-    if (this.#readCacheSize === 0) return
-    if (this.#reads.size >= this.#readCacheSize) this.#reads.delete(this.#reads.keys().next().value as string)
+    if (this.#readCacheSize === 0 || stats.size > this.#readCacheMaxValueBytes || stats.size > this.#readCacheBytes) return
+    while (this.#reads.size >= this.#readCacheSize || this.#readBytes + stats.size > this.#readCacheBytes) {
+      this.#forget(this.#reads.keys().next().value as string)
+    }
     this.#reads.set(file, { value, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs })
+    this.#readBytes += stats.size
+  }
+
+  #forget (file: string): void {
+    const cached = this.#reads.get(file)
+    if (cached === undefined) return
+    this.#reads.delete(file)
+    this.#readBytes -= cached.size
   }
 
   async #write (open: OpenDomain, key: string, file: string, value: string, mtime: number): Promise<void> {
@@ -659,7 +732,7 @@ export class FileArchive implements Archive {
       if (errorCode(error) !== 'EEXIST') await this.#fs.unlink(temp).catch(noop)
       throw error
     }
-    this.#reads.delete(file)
+    this.#forget(file)
     try {
       await this.#fs.utimes(temp, mtime, mtime)
       await this.#fs.rename(temp, path.join(open.inside, `${key}.json`))
@@ -673,7 +746,77 @@ export class FileArchive implements Archive {
   async #removeIfEmpty (domainDir: string, open: OpenDomain): Promise<void> {
     const stats = await this.#fs.lstat(domainDir).catch(noop)
     if (stats === undefined || stats.ino !== open.stats.ino || stats.dev !== open.stats.dev) return
-    await this.#fs.rmdir(domainDir).catch(noop)
+    await this.#fs.rmdir(domainDir).then(() => this.#removed(domainDir), noop)
+  }
+
+  #removed (domainDir: string): void {
+    this.#domainCount = Math.max(0, this.#domainCount - 1)
+    this.#newDomains.delete(path.basename(domainDir))
+  }
+
+  /**
+   * Before a domain is created: removes the oldest new domains while there
+   * are `maxNewSessions` of them or `maxSessions` domains in all; rejects
+   * with `FST_SESSION_ARCHIVE_AT_CAPACITY` when only established ones fill
+   * the archive.
+   */
+  async #makeRoom (looked = false): Promise<void> {
+    let stored = await this.#storedDomains()
+    for (const victim of this.#newDomains) {
+      if (this.#newDomains.size < this.#maxNewSessions && stored < this.#maxSessions) return
+      this.#newDomains.delete(victim)
+      if (await this.#evict(victim)) stored--
+    }
+    if (stored < this.#maxSessions) return
+    // The new domains may be other processes': look for some before refusing.
+    if (looked || !await this.#findNewDomains()) throw new FST_SESSION_ARCHIVE_AT_CAPACITY()
+    await this.#makeRoom(true)
+  }
+
+  /** Reads the dir until it finds a few new domains (the sticky bit); whether it found any. */
+  async #findNewDomains (): Promise<boolean> {
+    const dir = await this.#fs.opendir(this.#dir, { bufferSize: SWEEP_BATCH })
+    let found = 0
+    for await (const { name } of dir) {
+      if (!DOMAIN.test(name)) continue
+      const stats = await this.#fs.lstat(path.join(this.#dir, name)).catch(noop)
+      if (stats === undefined || !trustedDir(stats) || (stats.mode & NEW_MARK) === 0) continue
+      this.#newDomains.add(name)
+      if (++found === SWEEP_BATCH) break
+    }
+    return found > 0
+  }
+
+  /**
+   * How many domains are stored. Where the file system counts a directory's
+   * subdirectories in its link count (ext4 below 65,000, XFS, tmpfs), that
+   * is exact across processes; elsewhere (btrfs) it is what the last sweep
+   * counted plus this process's changes since.
+   */
+  async #storedDomains (): Promise<number> {
+    const { nlink } = await this.#fs.lstat(this.#dir)
+    if (nlink >= 2) this.#domainCount = nlink - 2
+    return this.#domainCount
+  }
+
+  /** Removes a new domain to make room, unless someone holds it or a `get` found it meanwhile. */
+  async #evict (domain: string): Promise<boolean> {
+    const domainDir = path.join(this.#dir, domain)
+    const release = await this.#lock(domain, false)
+    if (release === undefined) return false
+    try {
+      const open = await this.#openDomain(domainDir, false)
+      if (open === undefined) return false
+      try {
+        if ((open.stats.mode & NEW_MARK) === 0) return false
+        await this.#removeDomainDir(domainDir, open)
+        return true
+      } finally {
+        await open.handle.close()
+      }
+    } finally {
+      await release()
+    }
   }
 
   /**
@@ -689,13 +832,14 @@ export class FileArchive implements Archive {
       await this.#fs.rename(removed, domainDir)
       return
     }
-    for (const name of await this.#fs.readdir(open.inside)) this.#reads.delete(path.join(domainDir, name))
+    for (const name of await this.#fs.readdir(open.inside)) this.#forget(path.join(domainDir, name))
     try {
       await this.#fs.rm(removed, { recursive: true, force: true })
     } catch (error) {
       await this.#fs.rename(removed, domainDir).catch(noop)
       throw error
     }
+    this.#removed(domainDir)
   }
 
   async #sweepAll (): Promise<number> {
@@ -703,24 +847,30 @@ export class FileArchive implements Archive {
     try {
       if (!await this.#checkDir(false)) return 0
       const dir = await this.#fs.opendir(this.#dir, { bufferSize: SWEEP_BATCH })
+      const count = { domains: 0 }
       let handled = 0
       for await (const { name } of dir) {
-        if (DOMAIN.test(name)) removed += await this.#sweepDomain(name).catch(() => 0)
+        if (DOMAIN.test(name)) removed += await this.#sweepDomain(name, count).catch(() => 0)
         else if (LOCK_FILE.test(name)) await this.#breakIfStale(path.join(this.#dir, name)).catch(noop)
         else if (LEFT_OVER.test(name)) await this.#removeLeftOver(path.join(this.#dir, name)).catch(noop)
         if (++handled % SWEEP_BATCH === 0) await nextTick()
       }
+      this.#domainCount = count.domains
     } catch {
       // An unreadable dir: the next sweep tries again.
     }
     return removed
   }
 
-  async #sweepDomain (domain: string): Promise<number> {
+  /** Sweeps one domain; counts it in `count` if it stays, and learns whether it is new. */
+  async #sweepDomain (domain: string, count: { domains: number }): Promise<number> {
     const domainDir = path.join(this.#dir, domain)
     return await serialise(domainDir, async () => {
       const open = await this.#openDomain(domainDir, false)
       if (open === undefined) return 0
+      count.domains++
+      if ((open.stats.mode & NEW_MARK) === 0) this.#newDomains.delete(domain)
+      else this.#newDomains.add(domain)
       try {
         const { doomed, keys } = await this.#expiredIn(open)
         if (doomed.length === 0 && keys > 0) return 0
@@ -728,7 +878,9 @@ export class FileArchive implements Archive {
         const release = await this.#lock(domain, false)
         if (release === undefined) return 0
         try {
-          return await this.#removeExpired(domainDir, open)
+          const removed = await this.#removeExpired(domainDir, open)
+          if (await this.#fs.lstat(domainDir).then(() => false, () => true)) count.domains--
+          return removed
         } finally {
           await release()
         }
@@ -759,7 +911,7 @@ export class FileArchive implements Archive {
     let removed = 0
     for (const name of (await this.#expiredIn(open)).doomed) {
       await this.#fs.unlink(path.join(open.inside, name))
-      this.#reads.delete(path.join(domainDir, name))
+      this.#forget(path.join(domainDir, name))
       if (KEY_FILE.test(name)) removed++
     }
     await this.#removeIfEmpty(domainDir, open)
