@@ -99,7 +99,7 @@ const STALE_TEMP_MS = 60_000
 /** A lock held this long belongs to a process that died or hangs: it is broken. */
 const LOCK_STALE_MS = 5_000
 const MAX_LOCK_POLL_MS = 20
-/** How many entries of the archive's dir the sweep handles before it yields. */
+/** How many entries of the archive's dir the sweep handles at once, before it yields. */
 const SWEEP_BATCH = 64
 const MAX_INTERVAL_MS = 2 ** 31 - 1
 
@@ -254,6 +254,19 @@ type Release = () => Promise<void>
  *   mid-call cannot make the archive read, write or remove anything outside
  *   its dir. The dir itself is the operator's: it is checked once and may be
  *   reached through a link.
+ * - Bounded (see `maxSessions`, `maxNewSessions`): a domain is new from
+ *   the write that creates it until a `get` finds it, marked by the sticky
+ *   bit on its directory, which every process sees and a read learns from
+ *   the `fstat` it makes anyway. New domains make room for each other,
+ *   oldest first; established ones are never removed to make room, and when
+ *   they fill the archive, creating a domain rejects with
+ *   `FST_SESSION_ARCHIVE_AT_CAPACITY`. Across processes the total is exact
+ *   where the file system counts subdirectories in a directory's link count
+ *   (ext4 up to 65,000, XFS, tmpfs), give or take one per process creating
+ *   at the same moment; elsewhere it is the last sweep's count plus this
+ *   process's changes. The quota of new domains is kept per process.
+ * - A hot read (a value in the read cache) is one `lstat`; the first read of
+ *   a new domain adds one `fchmod`.
  * - A full disk is `FST_SESSION_ARCHIVE_FULL`, a permission problem
  *   `FST_SESSION_ARCHIVE_DENIED`, anything else `FST_SESSION_ARCHIVE_IO`,
  *   each with the system error's code and syscall (never its path) as `cause`.
@@ -440,12 +453,14 @@ export class FileArchive implements Archive {
 
   /**
    * Removes expired key files, temp files left by writes that died, and then
-   * domain directories left empty; breaks locks whose holders died. It
-   * streams the dir (`opendir`), yields to the event loop after every
-   * 64 entries, and holds one domain's lock at a time, only while it
-   * removes that domain's expired files, and only if no one else holds it
-   * (a busy domain waits for the next sweep). Never rejects: a failure
-   * leaves the rest to the next sweep.
+   * domain directories left empty; breaks locks whose holders died; counts
+   * the domains and learns which are new. What bounds it: it streams the dir
+   * (`opendir`, never a whole listing in memory), handles 64 entries at a
+   * time and yields to the event loop after each batch; it looks at a domain
+   * without its lock and takes the lock only to remove what expired, without
+   * waiting (a domain someone holds waits for the next sweep), for the few
+   * system calls that takes. Never rejects: a failure leaves the rest to the
+   * next sweep.
    * @returns how many keys it removed
    */
   sweep (): Promise<number> {
@@ -848,18 +863,30 @@ export class FileArchive implements Archive {
       if (!await this.#checkDir(false)) return 0
       const dir = await this.#fs.opendir(this.#dir, { bufferSize: SWEEP_BATCH })
       const count = { domains: 0 }
-      let handled = 0
-      for await (const { name } of dir) {
-        if (DOMAIN.test(name)) removed += await this.#sweepDomain(name, count).catch(() => 0)
-        else if (LOCK_FILE.test(name)) await this.#breakIfStale(path.join(this.#dir, name)).catch(noop)
-        else if (LEFT_OVER.test(name)) await this.#removeLeftOver(path.join(this.#dir, name)).catch(noop)
-        if (++handled % SWEEP_BATCH === 0) await nextTick()
+      let batch: string[] = []
+      const sweepBatch = async (): Promise<void> => {
+        for (const swept of await Promise.all(batch.map((name) => this.#sweepEntry(name, count)))) removed += swept
+        batch = []
+        await nextTick()
       }
+      for await (const { name } of dir) {
+        batch.push(name)
+        if (batch.length === SWEEP_BATCH) await sweepBatch()
+      }
+      await sweepBatch()
       this.#domainCount = count.domains
     } catch {
       // An unreadable dir: the next sweep tries again.
     }
     return removed
+  }
+
+  /** Sweeps one entry of the dir; resolves how many keys it removed, and never rejects. */
+  async #sweepEntry (name: string, count: { domains: number }): Promise<number> {
+    if (DOMAIN.test(name)) return await this.#sweepDomain(name, count).catch(() => 0)
+    if (LOCK_FILE.test(name)) await this.#breakIfStale(path.join(this.#dir, name)).catch(noop)
+    else if (LEFT_OVER.test(name)) await this.#removeLeftOver(path.join(this.#dir, name)).catch(noop)
+    return 0
   }
 
   /** Sweeps one domain; counts it in `count` if it stays, and learns whether it is new. */
