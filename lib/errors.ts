@@ -69,10 +69,14 @@ export const FST_SESSION_ARCHIVE_FULL: FastifySessionsErrorConstructor = createE
   503
 )
 
-/** The file archive may not read or write its directory (EACCES, EPERM, EROFS). */
+/**
+ * The file archive may not read or write its directory (EACCES, EPERM, EROFS),
+ * or refuses to: the directory belongs to another user, or group or others
+ * may write to it.
+ */
 export const FST_SESSION_ARCHIVE_DENIED: FastifySessionsErrorConstructor = createError(
   'FST_SESSION_ARCHIVE_DENIED',
-  'fastify-sessions: permission denied in the file archive\'s dir; give the server\'s user read and write access to it',
+  'fastify-sessions: permission denied in the file archive\'s dir, or the dir is not safe to use; make it the server\'s user\'s own and closed to others (`chown <user> <dir> && chmod 700 <dir>`)',
   503
 )
 

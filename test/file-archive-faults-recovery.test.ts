@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import t, { type Test } from 'tap'
 import { FileArchive, type FileArchiveFs } from '../lib/archives/file.js'
-import { buildApp, cookieValue, SECRET, setCookies } from './helpers/app.js'
+import { buildApp, cookieValue, setCookies } from './helpers/app.js'
 import { tempDir } from './helpers/temp-dir.js'
 
 // A FileArchive whose disk fails under real requests: the request that needed
@@ -153,74 +153,84 @@ t.test('a destroy that fails answers 503, keeps the cookie and the session, and 
 })
 
 // A real read-only directory: permission bits bind only for a user other than
-// root, so as root the server runs in a child process as `nobody`.
-const root = fileURLToPath(new URL('..', import.meta.url))
-const entry = new URL('../dist/index.js', import.meta.url).href
+// root, so as root the archive runs in a child process as `nobody`. That child
+// may not be able to enter the checkout (a clone under /root or in a 0700
+// directory), so it runs the built archive from a copy of just what it
+// imports, in a temp directory everyone can read.
 const NOBODY = 65534
 
-const server = `
-import Fastify from 'fastify'
-import { fastifySessions, FileArchive } from ${JSON.stringify(entry)}
-const [dir, cookie] = process.argv.slice(1)
-const app = Fastify()
-app.register(fastifySessions, { secret: ${JSON.stringify(SECRET)}, mode: 'archive', archive: new FileArchive({ dir, sweepIntervalMs: 0 }) })
-app.post('/visit', async (request) => {
-  const visits = (request.session.get('visits') ?? 0) + 1
-  request.session.set('visits', visits)
-  return { visits }
-})
-const answer = (response) => ({ status: response.statusCode, body: response.json(), cookie: response.headers['set-cookie'] ?? null })
-const old = await app.inject({ method: 'POST', url: '/visit', cookies: cookie === '' ? {} : { 'session-id': cookie } })
-const fresh = await app.inject({ method: 'POST', url: '/visit' })
-console.log(JSON.stringify({ old: answer(old), fresh: answer(fresh) }))
-await app.close()
+const child = `
+const [kit, dir, id, fresh] = process.argv.slice(1)
+const { FileArchive } = await import(kit + '/archives/file.js')
+const archive = new FileArchive({ dir, sweepIntervalMs: 0 })
+const outcome = (promise) => promise.then((value) => ({ ok: true, value: value ?? null }), (error) => ({ ok: false, code: error.code, status: error.statusCode }))
+const ready = await outcome(archive.ready())
+const change = await outcome(archive.set(id, 'session', 'changed'))
+const create = await outcome(archive.set(fresh, 'session', 'new'))
+const read = await outcome(archive.get(id, 'session'))
+console.log(JSON.stringify({ ready, change, create, read }))
 `
 
-async function runServer (dir: string, cookie: string, asUid: number | undefined): Promise<{ old: Answer, fresh: Answer }> {
-  const options = asUid === undefined ? { cwd: root } : { cwd: root, uid: asUid, gid: asUid }
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', server, dir, cookie], options)
-  return JSON.parse(stdout.trim().split('\n').pop() as string)
+interface Outcome { ok: boolean, value?: string | null, code?: string, status?: number }
+
+/** The built archive and what it imports, copied where any user can read them. */
+async function childKit (t: Test): Promise<string> {
+  const kit = await tempDir(t)
+  const dist = fileURLToPath(new URL('../dist/', import.meta.url))
+  const modules = fileURLToPath(new URL('../node_modules/@fastify/error/', import.meta.url))
+  await fsp.mkdir(path.join(kit, 'archives'))
+  await fsp.mkdir(path.join(kit, 'node_modules', '@fastify', 'error'), { recursive: true })
+  for (const file of ['archives/file.js', 'errors.js', 'keyed-queue.js']) await fsp.copyFile(path.join(dist, file), path.join(kit, file))
+  for (const file of ['index.js', 'package.json']) await fsp.copyFile(path.join(modules, file), path.join(kit, 'node_modules', '@fastify', 'error', file))
+  await fsp.writeFile(path.join(kit, 'package.json'), '{ "type": "module" }')
+  for (const target of [kit, ...await allUnder(kit)]) await fsp.chmod(target, (await fsp.lstat(target)).isDirectory() ? 0o755 : 0o644)
+  return kit
 }
 
-interface Answer { status: number, body: { visits?: number, code?: string }, cookie: string | string[] | null }
+/** Every path under `dir`, directories included. */
+async function allUnder (dir: string): Promise<string[]> {
+  const entries = await fsp.readdir(dir, { recursive: true, withFileTypes: true })
+  return entries.map((entry) => path.join(entry.parentPath, entry.name))
+}
 
-t.test('a real read-only archive directory answers 503 FST_SESSION_ARCHIVE_DENIED, and recovers once it is writable', async (t) => {
+async function runChild (kit: string, dir: string, id: string, fresh: string, asUid: number | undefined) {
+  const options = asUid === undefined ? { cwd: kit } : { cwd: kit, uid: asUid, gid: asUid }
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', child, kit, dir, id, fresh], options)
+  return JSON.parse(stdout.trim().split('\n').pop() as string) as Record<'ready' | 'change' | 'create' | 'read', Outcome>
+}
+
+t.test('a real read-only archive directory: ready() and writes reject with FST_SESSION_ARCHIVE_DENIED (503), reads work, and writes work again once it is writable', async (t) => {
+  const kit = await childKit(t)
   const base = await tempDir(t)
   const dir = path.join(base, 'sessions')
   const isRoot = process.getuid?.() === 0
   const uid = isRoot ? NOBODY : undefined
-  if (isRoot) await fsp.chmod(base, 0o755)
+  await fsp.chmod(base, 0o755)
+  const [id, fresh, other] = ['stored-session-id-1', 'fresh-session-id-2', 'other-session-id-3']
 
-  const first = await runServer(dir, '', undefined)
-  const cookie = (first.old.cookie as string).split(';')[0]!.slice('session-id='.length)
-  const id = cookie.split('.')[0] as string
-  const stored = await fsp.readFile(path.join(dir, id, 'session.json'), 'utf8')
-  // Readable by everyone, writable by no one but root (who is not the server).
-  const domains = await fsp.readdir(dir)
-  t.equal(domains.length, 2, 'two sessions are stored')
-  for (const name of domains) {
-    await fsp.chmod(path.join(dir, name, 'session.json'), 0o444)
-    await fsp.chmod(path.join(dir, name), 0o555)
+  const archive = new FileArchive({ dir, sweepIntervalMs: 0 })
+  await archive.set(id, 'session', 'stored')
+  await archive.set(other, 'session', 'stored too')
+  await archive.close()
+  // The archive's own (nobody's, when running as root), readable, writable by no one.
+  const tree = [dir, ...await allUnder(dir)]
+  t.same((await fsp.readdir(dir)).filter((name) => !name.startsWith('.')).sort(), [other, id].sort(), 'two sessions are stored')
+  for (const target of tree) {
+    if (isRoot) await fsp.chown(target, NOBODY, NOBODY)
+    await fsp.chmod(target, (await fsp.lstat(target)).isDirectory() ? 0o555 : 0o444)
   }
-  await fsp.chmod(dir, 0o555)
 
-  const denied = await runServer(dir, cookie, uid)
-  t.equal(denied.old.status, 503, 'a change to a stored session cannot be written')
-  t.equal(denied.old.body.code, 'FST_SESSION_ARCHIVE_DENIED')
-  t.equal(denied.old.cookie, null)
-  t.equal(denied.fresh.status, 503, 'nor can a new session')
-  t.equal(denied.fresh.body.code, 'FST_SESSION_ARCHIVE_DENIED')
-  t.equal(denied.fresh.cookie, null)
-  t.equal(await fsp.readFile(path.join(dir, id, 'session.json'), 'utf8'), stored, 'the stored state is intact')
-  t.same((await filesUnder(dir)).filter((file) => !file.endsWith('/session.json')), [], 'no temp file is left')
-
-  for (const target of [dir, ...domains.map((name) => path.join(dir, name))]) await fsp.chmod(target, 0o700)
-  if (isRoot) {
-    for (const target of [dir, ...domains.flatMap((name) => [path.join(dir, name), path.join(dir, name, 'session.json')])]) {
-      await fsp.chown(target, NOBODY, NOBODY)
-    }
+  const denied = await runChild(kit, dir, id, fresh, uid)
+  for (const step of ['ready', 'change', 'create'] as const) {
+    t.same(denied[step], { ok: false, code: 'FST_SESSION_ARCHIVE_DENIED', status: 503 }, `${step}: FST_SESSION_ARCHIVE_DENIED`)
   }
-  const healed = await runServer(dir, cookie, uid)
-  t.same([healed.old.status, healed.old.body], [200, { visits: 2 }], 'once writable, the same session is written')
-  t.same([healed.fresh.status, healed.fresh.body], [200, { visits: 1 }], 'and new sessions are stored')
+  t.same(denied.read, { ok: true, value: 'stored' }, 'a stored session is still read')
+  t.equal(await fsp.readFile(path.join(dir, id, 'session.json'), 'utf8'), 'stored', 'the stored state is intact')
+  t.same((await filesUnder(dir)).filter((file) => !file.endsWith('/session.json')), [], 'no temp or lock file is left')
+
+  for (const target of tree) if ((await fsp.lstat(target)).isDirectory()) await fsp.chmod(target, 0o700)
+  const healed = await runChild(kit, dir, id, fresh, uid)
+  t.same(healed, { ready: { ok: true, value: null }, change: { ok: true, value: null }, create: { ok: true, value: null }, read: { ok: true, value: 'changed' } },
+    'once writable, the stored session is written, and a new one stored')
+  t.equal(await fsp.readFile(path.join(dir, fresh, 'session.json'), 'utf8'), 'new')
 })

@@ -1,11 +1,14 @@
 import { randomBytes } from 'node:crypto'
-import { constants } from 'node:fs'
+import { constants, existsSync } from 'node:fs'
+import type { Stats } from 'node:fs'
 import * as fsPromises from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
+import { setImmediate as nextTick, setTimeout as sleep } from 'node:timers/promises'
 import {
-  FST_SESSION_ARCHIVE_DENIED, FST_SESSION_ARCHIVE_FULL, FST_SESSION_ARCHIVE_INVALID_NAME, FST_SESSION_ARCHIVE_IO,
-  FST_SESSION_INVALID_OPTION
+  FST_SESSION_ARCHIVE_AT_CAPACITY, FST_SESSION_ARCHIVE_DENIED, FST_SESSION_ARCHIVE_FULL, FST_SESSION_ARCHIVE_INVALID_NAME,
+  FST_SESSION_ARCHIVE_IO, FST_SESSION_INVALID_OPTION
 } from '../errors.js'
 import type { Archive } from './archive.js'
 import { KeyedQueue } from '../keyed-queue.js'
@@ -13,14 +16,16 @@ import { KeyedQueue } from '../keyed-queue.js'
 /** The functions of `node:fs/promises` that `FileArchive` calls. */
 export type FileArchiveFs = Pick<
   typeof fsPromises,
-  'lstat' | 'mkdir' | 'open' | 'readdir' | 'rename' | 'rm' | 'rmdir' | 'unlink' | 'utimes' | 'writeFile'
+  'link' | 'lstat' | 'mkdir' | 'open' | 'opendir' | 'readdir' | 'rename' | 'rm' | 'rmdir' | 'stat' | 'unlink' | 'utimes' | 'writeFile'
 >
 
 /** Options of `FileArchive`. */
 export interface FileArchiveOptions {
   /**
-   * The directory holding the sessions, created (0700) on the first write.
-   * A relative path is resolved against the working directory once, here.
+   * The directory holding the sessions, created (0700) on the first write or
+   * by `ready()`. A relative path is resolved against the working directory
+   * once, here. It must belong to the server's user and be writable by no
+   * one else (`chmod 700`), or every call is `FST_SESSION_ARCHIVE_DENIED`.
    * @default path.resolve(process.cwd(), '.gen/sessions')
    */
   dir?: string
@@ -31,12 +36,36 @@ export interface FileArchiveOptions {
    */
   sweepIntervalMs?: number
   /**
-   * How many values read recently are kept in memory. A kept value is
-   * returned after one `lstat` shows its file unchanged (same inode, size and
-   * times), so writes by other processes are always seen; `0` keeps none.
+   * How many sessions (domains) are stored at most, new and established
+   * together. Creating one beyond it first removes the oldest new domain;
+   * when every stored domain is established, creating one rejects with
+   * `FST_SESSION_ARCHIVE_AT_CAPACITY` (writes to stored ones still succeed).
+   * @default 50_000
+   */
+  maxSessions?: number
+  /**
+   * How many new domains (created, never found by a `get` since) are kept;
+   * creating one beyond it first removes the oldest new domain. Counted per
+   * process: with several processes on one dir, each keeps its own quota.
+   * @default Math.max(1, Math.floor(maxSessions / 10))
+   */
+  maxNewSessions?: number
+  /**
+   * How many values read recently are kept in memory at most. A kept value is
+   * returned after one `lstat` shows its file unchanged (same inode, size,
+   * times and a single name), so writes by other processes are always seen;
+   * `0` keeps none.
    * @default 10_000
    */
   readCacheSize?: number
+  /**
+   * How many bytes of values the read cache holds at most; the values read
+   * longest ago make room.
+   * @default 8 * 1024 * 1024
+   */
+  readCacheBytes?: number
+  /** A value larger than this (in bytes) is never kept in the read cache. @default 64 * 1024 */
+  readCacheMaxValueBytes?: number
   /**
    * The file system to use, for injecting faults in tests.
    * @default the functions of `node:fs/promises`
@@ -48,11 +77,30 @@ const DOMAIN = /^[A-Za-z0-9_-]{8,128}$/
 const KEY = /^[A-Za-z0-9_-]{1,64}$/
 const KEY_FILE = /^[A-Za-z0-9_-]{1,64}\.json$/
 const TEMP_FILE = /^\.[A-Za-z0-9_-]{1,64}\.[0-9a-f]{16}\.tmp$/
+/** A domain's lock, in the archive's dir: `.<domain>.lock`. */
+const LOCK_FILE = /^\.[A-Za-z0-9_-]{8,128}\.lock$/
+/** What a removal leaves when it dies half-way: a renamed domain, or a broken lock. */
+const LEFT_OVER = /^\.(?:removed\.[0-9a-f]{16}|[A-Za-z0-9_-]{8,128}\.lock\.[0-9a-f]{16}\.broken)$/
+
+/**
+ * A new domain's directory carries the sticky bit (0o1000) until a `get`
+ * finds it: a mark every process sees, that a read learns from the `fstat`
+ * it makes anyway and clears with one `fchmod`. In a directory only its
+ * owner may write to, the bit changes nothing else.
+ */
+const NEW_MARK = 0o1000
+const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+const LOCK_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
 /** The mtime of a key without ttl: 2400-01-01T00:00:00Z, within what ext4, XFS, btrfs, APFS and NTFS store. */
 const NO_EXPIRY_MS = Date.UTC(2400, 0, 1)
 /** A temp file this old belongs to a write that died (a live one renames it within milliseconds). */
 const STALE_TEMP_MS = 60_000
+/** A lock held this long belongs to a process that died or hangs: it is broken. */
+const LOCK_STALE_MS = 5_000
+const MAX_LOCK_POLL_MS = 20
+/** How many entries of the archive's dir the sweep handles at once, before it yields. */
+const SWEEP_BATCH = 64
 const MAX_INTERVAL_MS = 2 ** 31 - 1
 
 const FULL = new Set(['ENOSPC', 'EDQUOT'])
@@ -60,11 +108,57 @@ const DENIED = new Set(['EACCES', 'EPERM', 'EROFS'])
 /** Read errors meaning "nothing there": missing, a symlink refused by O_NOFOLLOW, a file where a directory should be. */
 const ABSENT = new Set(['ENOENT', 'ELOOP', 'ENOTDIR'])
 
+const HOST = os.hostname()
+/** Tells this process's locks from those of a process that had its pid before (a restarted container). */
+const INCARNATION = randomBytes(8).toString('hex')
+/* c8 ignore next */
+const UID = process.getuid?.()
+/**
+ * On Linux `/proc/self/fd/<fd>/<name>` reaches `<name>` inside the directory
+ * that `fd` holds open, without resolving the directory's path again: what
+ * `openat()` gives C. Elsewhere the checked path is used again.
+ */
+/* c8 ignore next: every Linux has it */
+const FD_DIR = existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined
+
 function errorCode (error: unknown): string | undefined {
   return (error as { code?: string } | null)?.code
 }
 
 function noop (): void {}
+
+function hex (): string {
+  return randomBytes(8).toString('hex')
+}
+
+function systemError (code: string, syscall: string): Error {
+  return Object.assign(new Error(`${syscall}: ${code}`), { code, syscall })
+}
+
+/** Owned by this process's user (where the platform has users). */
+function owned (stats: Stats): boolean {
+  /* c8 ignore next */
+  return UID === undefined || stats.uid === UID
+}
+
+/** A directory this archive may use: its user's, and no one else may change what is in it. */
+function trustedDir (stats: Stats): boolean {
+  return stats.isDirectory() && owned(stats) && (stats.mode & 0o022) === 0
+}
+
+/**
+ * A key file this archive may read: a regular file of its user with no other
+ * name (none at all when a rename replaced it since it was opened).
+ */
+function trustedFile (stats: Stats): boolean {
+  return stats.isFile() && stats.nlink <= 1 && owned(stats)
+}
+
+function untrusted (): Error {
+  const error = new FST_SESSION_ARCHIVE_DENIED()
+  error.cause = { code: 'EUNTRUSTED', syscall: 'stat' }
+  return error
+}
 
 /** A value read from a key file, with what identifies that version of the file. */
 interface CachedRead {
@@ -75,23 +169,58 @@ interface CachedRead {
   readonly ctimeMs: number
 }
 
-type FileStats = Pick<CachedRead, 'ino' | 'size' | 'mtimeMs' | 'ctimeMs'>
+type FileStats = Pick<Stats, 'ino' | 'size' | 'mtimeMs' | 'ctimeMs' | 'nlink'>
 
 function sameFile (stats: FileStats, cached: CachedRead): boolean {
-  return stats.ino === cached.ino && stats.size === cached.size && stats.mtimeMs === cached.mtimeMs && stats.ctimeMs === cached.ctimeMs
+  return stats.ino === cached.ino && stats.size === cached.size && stats.mtimeMs === cached.mtimeMs &&
+    stats.ctimeMs === cached.ctimeMs && stats.nlink === 1
 }
 
 function absentIsFine (error: unknown): void {
   if (errorCode(error) !== 'ENOENT') throw error
 }
 
+/** Whether the process `pid` runs on this host. */
+function alive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return errorCode(error) === 'EPERM'
+  }
+}
+
+/**
+ * Whether a lock whose file says `text` and was written at `mtimeMs` may be
+ * broken: its holder (`<pid> <incarnation> <since> <host>`) is gone from this
+ * host, or it was taken longer than `LOCK_STALE_MS` ago.
+ */
+function staleLock (text: string, mtimeMs: number): boolean {
+  const [pid, incarnation, since, host] = text.split(' ')
+  const takenAt = Number(since)
+  if (Date.now() - (Number.isFinite(takenAt) ? takenAt : mtimeMs) > LOCK_STALE_MS) return true
+  if (host !== HOST) return false
+  const holder = Number(pid)
+  if (holder === process.pid) return incarnation !== INCARNATION
+  return Number.isSafeInteger(holder) && holder > 0 && !alive(holder)
+}
+
 // Keyed by the domain's absolute path, so every FileArchive of this process
-// on one directory shares the order.
+// on one directory shares the order, and takes the lock file one at a time.
 const queues = new KeyedQueue()
 
 function serialise<T> (domainDir: string, work: () => Promise<T>): Promise<T> {
   return queues.run(domainDir, work)
 }
+
+/** A domain directory held open, and the path that reaches inside it without resolving its name again. */
+interface OpenDomain {
+  readonly handle: FileHandle
+  readonly stats: Stats
+  readonly inside: string
+}
+
+type Release = () => Promise<void>
 
 /**
  * The default archive: each domain a directory and each key a file,
@@ -103,13 +232,44 @@ function serialise<T> (domainDir: string, work: () => Promise<T>): Promise<T> {
  *   `/^[A-Za-z0-9_-]{1,64}$/` (keys) become paths; anything else is
  *   `FST_SESSION_ARCHIVE_INVALID_NAME` before the disk is touched.
  * - Writes go to a temp file (0600) in the domain's directory (0700) and are
- *   renamed over the key: a reader sees the old value or the new one.
- * - Symbolic links are never followed: a linked domain reads as absent and
- *   refuses writes, a linked key file reads as absent.
- * - Operations on one domain run one at a time within this process.
+ *   renamed over the key: a reader sees the old value or the new one, and a
+ *   process killed mid-write leaves at most a temp file the sweep removes.
+ * - Safe with several processes on one directory (PM2, `node:cluster`):
+ *   `set`, `compareAndSet`, `remove`, `removeDomain` and the sweep's removals
+ *   of a domain hold that domain's lock, a file `<dir>/.<domain>.lock` created
+ *   exclusively and holding its holder's pid. A lock whose holder died (on
+ *   this host) is broken at once; any lock older than 5 seconds is broken,
+ *   so a process killed while holding one blocks the others 5 seconds at
+ *   most. Reads take no lock: a rename is atomic. A `compareAndSet` against a
+ *   domain that a `removeDomain` removed resolves false and never creates it
+ *   again; `removeDomain` first renames the domain away, so it is gone for
+ *   every reader at once.
+ * - Trusts nothing it did not make: the dir must belong to the server's user
+ *   and be writable by no one else (else `FST_SESSION_ARCHIVE_DENIED`); a
+ *   domain directory or key file that is a symbolic link, has another owner,
+ *   is writable by others or (a key file) has a second hard link reads as
+ *   absent and is never written through. A domain is opened once per call
+ *   (`O_DIRECTORY | O_NOFOLLOW`) and what happens in it goes through that
+ *   handle (on Linux `/proc/self/fd`), so swapping a domain for a link
+ *   mid-call cannot make the archive read, write or remove anything outside
+ *   its dir. The dir itself is the operator's: it is checked once and may be
+ *   reached through a link.
+ * - Bounded (see `maxSessions`, `maxNewSessions`): a domain is new from
+ *   the write that creates it until a `get` finds it, marked by the sticky
+ *   bit on its directory, which every process sees and a read learns from
+ *   the `fstat` it makes anyway. New domains make room for each other,
+ *   oldest first; established ones are never removed to make room, and when
+ *   they fill the archive, creating a domain rejects with
+ *   `FST_SESSION_ARCHIVE_AT_CAPACITY`. Across processes the total is exact
+ *   where the file system counts subdirectories in a directory's link count
+ *   (ext4 up to 65,000, XFS, tmpfs), give or take one per process creating
+ *   at the same moment; elsewhere it is the last sweep's count plus this
+ *   process's changes. The quota of new domains is kept per process.
+ * - A hot read (a value in the read cache) is one `lstat`; the first read of
+ *   a new domain adds one `fchmod`.
  * - A full disk is `FST_SESSION_ARCHIVE_FULL`, a permission problem
  *   `FST_SESSION_ARCHIVE_DENIED`, anything else `FST_SESSION_ARCHIVE_IO`,
- *   each with the system error as `cause`.
+ *   each with the system error's code and syscall (never its path) as `cause`.
  *
  * @example
  * ```ts
@@ -121,14 +281,29 @@ export class FileArchive implements Archive {
   readonly #fs: FileArchiveFs
   readonly #timer: NodeJS.Timeout | undefined
   #sweeping: Promise<number> | undefined
+  /** Set once the dir was found to be this user's and writable by no one else. */
+  #dirChecked = false
 
   readonly #reads = new Map<string, CachedRead>()
+  #readBytes = 0
   readonly #readCacheSize: number
+  readonly #readCacheBytes: number
+  readonly #readCacheMaxValueBytes: number
+  readonly #maxSessions: number
+  readonly #maxNewSessions: number
+  /** The new domains this process knows of (its own, and those the sweep found), oldest first. */
+  readonly #newDomains = new Set<string>()
+  /** How many domains are stored, as of the last sweep and this process's changes since. */
+  #domainCount = 0
 
   constructor ({
     dir = path.resolve(process.cwd(), '.gen/sessions'),
     sweepIntervalMs = 60_000,
+    maxSessions = 50_000,
+    maxNewSessions = Math.max(1, Math.floor(maxSessions / 10)),
     readCacheSize = 10_000,
+    readCacheBytes = 8 * 1024 * 1024,
+    readCacheMaxValueBytes = 64 * 1024,
     fs = fsPromises
   }: FileArchiveOptions = {}) {
     if (typeof dir !== 'string' || dir === '') {
@@ -137,10 +312,20 @@ export class FileArchive implements Archive {
     if (!Number.isSafeInteger(sweepIntervalMs) || sweepIntervalMs < 0 || sweepIntervalMs > MAX_INTERVAL_MS) {
       throw new FST_SESSION_INVALID_OPTION('sweepIntervalMs', `must be an integer from 0 to ${MAX_INTERVAL_MS}`)
     }
-    if (!Number.isSafeInteger(readCacheSize) || readCacheSize < 0) {
-      throw new FST_SESSION_INVALID_OPTION('readCacheSize', 'must be a whole number from 0')
+    if (!Number.isSafeInteger(maxSessions) || maxSessions < 1) {
+      throw new FST_SESSION_INVALID_OPTION('maxSessions', 'must be a positive integer')
     }
+    if (!Number.isSafeInteger(maxNewSessions) || maxNewSessions < 1 || maxNewSessions > maxSessions) {
+      throw new FST_SESSION_INVALID_OPTION('maxNewSessions', 'must be a positive integer no larger than maxSessions')
+    }
+    for (const [option, value] of Object.entries({ readCacheSize, readCacheBytes, readCacheMaxValueBytes })) {
+      if (!Number.isSafeInteger(value) || value < 0) throw new FST_SESSION_INVALID_OPTION(option, 'must be a whole number from 0')
+    }
+    this.#maxSessions = maxSessions
+    this.#maxNewSessions = maxNewSessions
     this.#readCacheSize = readCacheSize
+    this.#readCacheBytes = readCacheBytes
+    this.#readCacheMaxValueBytes = readCacheMaxValueBytes
     this.#dir = path.resolve(dir)
     this.#fs = fs
     this.#timer = sweepIntervalMs === 0
@@ -148,17 +333,68 @@ export class FileArchive implements Archive {
       : setInterval(() => this.sweep(), sweepIntervalMs).unref()
   }
 
+  /**
+   * Creates the dir (0700) if it is missing and checks that this process can
+   * use it: its user's, writable by no one else, and a file can be created in
+   * it. Rejects with `FST_SESSION_ARCHIVE_DENIED` (or `_FULL`, `_IO`) otherwise.
+   */
+  async ready (): Promise<void> {
+    try {
+      await this.#checkDir(true)
+      const probe = path.join(this.#dir, `.ready.${hex()}.tmp`)
+      await this.#fs.writeFile(probe, '', { flag: 'wx', mode: 0o600 })
+      await this.#fs.unlink(probe)
+    } catch (error) {
+      this.#fail(error)
+    }
+  }
+
   async get (domain: string, key: string): Promise<string | undefined> {
     const domainDir = this.#domainDir(domain)
     const file = this.#keyFile(domainDir, key)
-    return await serialise(domainDir, () => this.#read(domainDir, file)).catch(this.#fail)
+    const found = await serialise(domainDir, () => this.#read(domainDir, key, file)).catch(this.#fail)
+    if (typeof found !== 'number') return found
+    // Expired. Removal is best effort: the key is gone for readers either way, and the sweep retries.
+    await this.#dropExpired(domain, domainDir, key, found).catch(noop)
+    return undefined
   }
 
   async set (domain: string, key: string, value: string, ttlMs?: number): Promise<void> {
     const domainDir = this.#domainDir(domain)
     const file = this.#keyFile(domainDir, key)
-    const expiresAt = ttlMs === undefined ? NO_EXPIRY_MS : Math.min(Date.now() + ttlMs, NO_EXPIRY_MS)
-    await serialise(domainDir, () => this.#write(domainDir, key, file, value, expiresAt / 1000)).catch(this.#fail)
+    const mtime = expiryOf(ttlMs)
+    await this.#exclusive(domain, domainDir, true, async () => {
+      const open = await this.#openDomain(domainDir, true) as OpenDomain
+      try {
+        await this.#write(open, key, file, value, mtime)
+      } finally {
+        await open.handle.close()
+      }
+    }).catch(this.#fail)
+  }
+
+  /**
+   * Sets `key` to `value` only if it holds `expected` now (`undefined`: only
+   * if it is absent), under the domain's lock, so it is atomic with respect to
+   * every write and removal of the domain by any process on this dir.
+   * @returns whether it did
+   */
+  async compareAndSet (domain: string, key: string, expected: string | undefined, value: string, ttlMs?: number): Promise<boolean> {
+    const domainDir = this.#domainDir(domain)
+    const file = this.#keyFile(domainDir, key)
+    const mtime = expiryOf(ttlMs)
+    const creates = expected === undefined
+    return await this.#exclusive(domain, domainDir, creates, async () => {
+      const open = await this.#openDomain(domainDir, creates)
+      if (open === undefined) return false
+      try {
+        if (await this.#readIn(open, key) !== expected) return false
+        await this.#write(open, key, file, value, mtime)
+        return true
+      } finally {
+        await open.handle.close()
+      }
+    }, false).catch(this.#fail)
   }
 
   async has (domain: string, key: string): Promise<boolean> {
@@ -168,38 +404,63 @@ export class FileArchive implements Archive {
   async remove (domain: string, key: string): Promise<void> {
     const domainDir = this.#domainDir(domain)
     const file = this.#keyFile(domainDir, key)
-    await serialise(domainDir, async () => {
-      if (!await this.#isDomain(domainDir)) return
-      await this.#fs.unlink(file).catch(absentIsFine)
-      await this.#fs.rmdir(domainDir).catch(noop)
-    }).catch(this.#fail)
+    await this.#exclusive(domain, domainDir, false, async () => {
+      const open = await this.#openDomain(domainDir, false)
+      if (open === undefined) return
+      try {
+        this.#forget(file)
+        await this.#fs.unlink(path.join(open.inside, `${key}.json`)).catch(absentIsFine)
+        await this.#removeIfEmpty(domainDir, open)
+      } finally {
+        await open.handle.close()
+      }
+    }, undefined).catch(this.#fail)
   }
 
   async hasDomain (domain: string): Promise<boolean> {
     const domainDir = this.#domainDir(domain)
     return await serialise(domainDir, async () => {
-      if (!await this.#isDomain(domainDir)) return false
-      const now = Date.now()
-      for (const name of await this.#fs.readdir(domainDir)) {
-        if (!KEY_FILE.test(name)) continue
-        const stats = await this.#fs.lstat(path.join(domainDir, name))
-        if (stats.isFile() && stats.mtimeMs > now) return true
+      if (!await this.#checkDir(false)) return false
+      const open = await this.#openDomain(domainDir, false)
+      if (open === undefined) return false
+      try {
+        const now = Date.now()
+        for (const name of await this.#fs.readdir(open.inside)) {
+          if (!KEY_FILE.test(name)) continue
+          // Removed since the listing by a process that holds the lock: not a key.
+          const stats = await this.#fs.lstat(path.join(open.inside, name)).catch(absentIsFine)
+          if (stats !== undefined && trustedFile(stats) && stats.mtimeMs > now) return true
+        }
+        return false
+      } finally {
+        await open.handle.close()
       }
-      return false
     }).catch(this.#fail)
   }
 
   async removeDomain (domain: string): Promise<void> {
     const domainDir = this.#domainDir(domain)
-    await serialise(domainDir, async () => {
-      if (await this.#isDomain(domainDir)) await this.#fs.rm(domainDir, { recursive: true, force: true })
-    }).catch(this.#fail)
+    await this.#exclusive(domain, domainDir, false, async () => {
+      const open = await this.#openDomain(domainDir, false)
+      if (open === undefined) return
+      try {
+        await this.#removeDomainDir(domainDir, open)
+      } finally {
+        await open.handle.close()
+      }
+    }, undefined).catch(this.#fail)
   }
 
   /**
    * Removes expired key files, temp files left by writes that died, and then
-   * domain directories left empty. Never rejects: a failure leaves the rest
-   * to the next sweep.
+   * domain directories left empty; breaks locks whose holders died; counts
+   * the domains and learns which are new. What bounds it: it streams the dir
+   * (`opendir`, never a whole listing in memory), handles 64 entries at a
+   * time and yields to the event loop after each batch; it looks at a domain
+   * without its lock and takes the lock only to remove what expired, without
+   * waiting (a domain someone holds waits for the next sweep), for the few
+   * system calls that takes. Never rejects: a failure leaves the rest to the
+   * next sweep.
    * @returns how many keys it removed
    */
   sweep (): Promise<number> {
@@ -223,74 +484,262 @@ export class FileArchive implements Archive {
     return path.join(domainDir, `${key}.json`)
   }
 
-  /** Whether the domain's path is a real directory (a symbolic link is not). */
-  async #isDomain (domainDir: string): Promise<boolean> {
+  /**
+   * Whether the dir exists (creating it first when `create`), after checking
+   * once that it is this user's and writable by no one else, as are the
+   * directories on the way that this call created.
+   */
+  async #checkDir (create: boolean): Promise<boolean> {
+    if (this.#dirChecked) return true
+    const made = create ? await this.#fs.mkdir(this.#dir, { recursive: true, mode: 0o700 }) : undefined
+    let stats: Stats
     try {
-      return (await this.#fs.lstat(domainDir)).isDirectory()
+      stats = await this.#fs.stat(this.#dir)
     } catch (error) {
-      if (ABSENT.has(errorCode(error) as string)) return false
+      if (!create && ABSENT.has(errorCode(error) as string)) return false
       throw error
+    }
+    if (!trustedDir(stats)) throw untrusted()
+    if (made !== undefined) {
+      for (let dir = path.dirname(this.#dir); dir.length >= made.length; dir = path.dirname(dir)) {
+        if (!trustedDir(await this.#fs.lstat(dir))) throw untrusted()
+      }
+    }
+    this.#dirChecked = true
+    return true
+  }
+
+  /**
+   * Opens a domain's directory without following a link, and checks it; a
+   * missing or untrusted one is `undefined` when reading. When `create`, a
+   * missing one is made (0700) and an unusable one is an error.
+   */
+  async #openDomain (domainDir: string, create: boolean): Promise<OpenDomain | undefined> {
+    let handle: FileHandle
+    try {
+      handle = await this.#fs.open(domainDir, DIR_FLAGS)
+    } catch (error) {
+      const code = errorCode(error) as string
+      if (!ABSENT.has(code)) throw error
+      if (!create) return undefined
+      if (code !== 'ENOENT') throw systemError('ENOTDIR', 'open')
+      const domain = path.basename(domainDir)
+      await this.#makeRoom()
+      try {
+        await this.#fs.mkdir(domainDir, { mode: 0o700 | NEW_MARK })
+        this.#domainCount++
+        this.#newDomains.add(domain)
+      } catch (error) {
+        // Made meanwhile by a process that does not lock: use it if it is a real directory.
+        if (errorCode(error) !== 'EEXIST') throw error
+      }
+      try {
+        handle = await this.#fs.open(domainDir, DIR_FLAGS)
+      } catch (error) {
+        if (ABSENT.has(errorCode(error) as string)) throw systemError('ENOTDIR', 'open')
+        throw error
+      }
+    }
+    let stats: Stats
+    try {
+      stats = await handle.stat()
+    } catch (error) {
+      await handle.close()
+      throw error
+    }
+    if (!trustedDir(stats)) {
+      await handle.close()
+      if (create) throw untrusted()
+      return undefined
+    }
+    /* c8 ignore next */
+    const inside = FD_DIR === undefined ? domainDir : `${FD_DIR}/${handle.fd}`
+    return { handle, stats, inside }
+  }
+
+  /**
+   * Runs `work` holding the domain's lock: first within this process, then
+   * between processes. When the dir is missing and `create` is false there
+   * is nothing to lock, and `absent` is the answer.
+   */
+  async #exclusive<T> (domain: string, domainDir: string, create: boolean, work: () => Promise<T>, absent?: T): Promise<T> {
+    return await serialise(domainDir, async () => {
+      if (!await this.#checkDir(create)) return absent as T
+      const release = await this.#lock(domain, true) as Release
+      try {
+        return await work()
+      } finally {
+        await release()
+      }
+    })
+  }
+
+  /**
+   * Takes the lock of a domain: creates `<dir>/.<domain>.lock` exclusively,
+   * breaking it when its holder is gone. When `wait` is false, a lock held by
+   * someone else is `undefined` at once.
+   */
+  async #lock (domain: string, wait: boolean): Promise<Release | undefined> {
+    const file = path.join(this.#dir, `.${domain}.lock`)
+    let handle: FileHandle | undefined
+    for (let poll = 1; handle === undefined; poll = Math.min(poll * 2, MAX_LOCK_POLL_MS)) {
+      try {
+        handle = await this.#fs.open(file, LOCK_FLAGS, 0o600)
+      } catch (error) {
+        if (errorCode(error) !== 'EEXIST') throw error
+        if (await this.#breakIfStale(file)) continue
+        if (!wait) return undefined
+        await sleep(poll * (0.5 + Math.random()))
+      }
+    }
+    return await this.#hold(file, handle)
+  }
+
+  async #hold (file: string, handle: FileHandle): Promise<Release> {
+    let ino: number
+    try {
+      await handle.writeFile(`${process.pid} ${INCARNATION} ${Date.now()} ${HOST}`)
+      ino = (await handle.stat()).ino
+    } catch (error) {
+      await handle.close()
+      await this.#fs.unlink(file).catch(noop)
+      throw error
+    }
+    await handle.close()
+    return async () => {
+      // A lock broken as stale may be someone else's by now: remove only this one.
+      const stats = await this.#fs.lstat(file).catch(noop)
+      if (stats?.ino === ino) await this.#fs.unlink(file).catch(noop)
     }
   }
 
-  async #read (domainDir: string, file: string): Promise<string | undefined> {
+  /**
+   * Removes the lock file if its holder is gone; true when the lock may be
+   * tried again at once. The file is renamed away and then checked to be the
+   * one found stale: a fresh lock taken meanwhile is put back.
+   */
+  async #breakIfStale (file: string): Promise<boolean> {
+    const found = await this.#readLock(file)
+    if (found === undefined) return true
+    const { stats, text } = found
+    if (!staleLock(text, stats.mtimeMs)) return false
+    const broken = `${file}.${hex()}.broken`
+    try {
+      await this.#fs.rename(file, broken)
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return true
+      throw error
+    }
+    const moved = await this.#readLock(broken)
+    // Inode numbers are reused at once on some file systems: the holder's text tells locks apart.
+    if (moved === undefined || moved.stats.ino !== stats.ino || moved.text !== text) await this.#fs.link(broken, file).catch(noop)
+    await this.#fs.unlink(broken).catch(absentIsFine)
+    return true
+  }
+
+  async #readLock (file: string): Promise<{ stats: Stats, text: string } | undefined> {
+    let handle: FileHandle
+    try {
+      handle = await this.#fs.open(file, READ_FLAGS)
+    } catch (error) {
+      if (errorCode(error) === 'ENOENT') return undefined
+      throw error
+    }
+    try {
+      return { stats: await handle.stat(), text: await handle.readFile('utf8') }
+    } finally {
+      await handle.close()
+    }
+  }
+
+  /** The key's value; `undefined` when absent; the inode of its file when it expired. */
+  async #read (domainDir: string, key: string, file: string): Promise<string | number | undefined> {
     const cached = this.#reads.get(file)
     if (cached !== undefined) {
       // A file replaced by any writer has a new inode or new times: read it again.
       const stats = await this.#fs.lstat(file).catch(noop)
       if (stats !== undefined && sameFile(stats, cached) && stats.mtimeMs > Date.now()) return cached.value
-      this.#reads.delete(file)
+      this.#forget(file)
     }
-    if (!await this.#isDomain(domainDir)) return undefined
+    if (!await this.#checkDir(false)) return undefined
+    const open = await this.#openDomain(domainDir, false)
+    if (open === undefined) return undefined
+    let found: KeyRead | undefined
+    try {
+      found = await this.#readKey(open, key)
+      if (found?.value !== undefined && (open.stats.mode & NEW_MARK) !== 0) {
+        // Found: its browser came back, so it is established from now on.
+        await open.handle.chmod(0o700)
+        this.#newDomains.delete(path.basename(domainDir))
+      }
+    } finally {
+      await open.handle.close()
+    }
+    if (found === undefined) return undefined
+    if (found.value === undefined) return found.stats.ino
+    this.#remember(file, found.stats, found.value)
+    return found.value
+  }
+
+  /** The live value of a key, read through the domain's handle; `undefined` when absent or expired. */
+  async #readIn (open: OpenDomain, key: string): Promise<string | undefined> {
+    return (await this.#readKey(open, key))?.value
+  }
+
+  /** A key file's stats and, unless it expired, its value; `undefined` when there is no trusted key file. */
+  async #readKey (open: OpenDomain, key: string): Promise<KeyRead | undefined> {
     let handle: FileHandle
     try {
-      handle = await this.#fs.open(file, READ_FLAGS)
+      handle = await this.#fs.open(path.join(open.inside, `${key}.json`), READ_FLAGS)
     } catch (error) {
       if (ABSENT.has(errorCode(error) as string)) return undefined
       throw error
     }
     try {
       const stats = await handle.stat()
-      if (!stats.isFile()) return undefined
-      if (stats.mtimeMs > Date.now()) {
-        const value = await handle.readFile('utf8')
-        this.#remember(file, stats, value)
-        return value
-      }
+      if (!trustedFile(stats)) return undefined
+      if (stats.mtimeMs <= Date.now()) return { stats, value: undefined }
+      return { stats, value: await handle.readFile('utf8') }
     } finally {
       await handle.close()
     }
-    // Expired. Removal is best effort: the key is gone for readers either way, and the sweep retries.
-    await this.#fs.unlink(file).catch(noop)
-    await this.#fs.rmdir(domainDir).catch(noop)
-    return undefined
+  }
+
+  /** Removes an expired key file, under the lock, if it is still the one found expired. */
+  async #dropExpired (domain: string, domainDir: string, key: string, ino: number): Promise<void> {
+    await this.#exclusive(domain, domainDir, false, async () => {
+      const open = await this.#openDomain(domainDir, false)
+      if (open === undefined) return
+      try {
+        const file = path.join(open.inside, `${key}.json`)
+        const stats = await this.#fs.lstat(file)
+        if (stats.ino !== ino || stats.mtimeMs > Date.now()) return
+        await this.#fs.unlink(file)
+        await this.#removeIfEmpty(domainDir, open)
+      } finally {
+        await open.handle.close()
+      }
+    }, undefined)
   }
 
   #remember (file: string, stats: FileStats, value: string): void {
-    if (this.#readCacheSize === 0) return
-    if (this.#reads.size >= this.#readCacheSize) this.#reads.delete(this.#reads.keys().next().value as string)
+    if (this.#readCacheSize === 0 || stats.size > this.#readCacheMaxValueBytes || stats.size > this.#readCacheBytes) return
+    while (this.#reads.size >= this.#readCacheSize || this.#readBytes + stats.size > this.#readCacheBytes) {
+      this.#forget(this.#reads.keys().next().value as string)
+    }
     this.#reads.set(file, { value, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs })
+    this.#readBytes += stats.size
   }
 
-  async #write (domainDir: string, key: string, file: string, value: string, mtime: number): Promise<void> {
-    let stats
-    try {
-      stats = await this.#fs.lstat(domainDir)
-    } catch (error) {
-      absentIsFine(error)
-      await this.#fs.mkdir(this.#dir, { recursive: true, mode: 0o700 })
-      try {
-        await this.#fs.mkdir(domainDir, { mode: 0o700 })
-      } catch (error) {
-        // Another process made it meanwhile: use it if it is a real directory.
-        if (errorCode(error) !== 'EEXIST') throw error
-        stats = await this.#fs.lstat(domainDir)
-      }
-    }
-    if (stats !== undefined && !stats.isDirectory()) {
-      throw Object.assign(new Error(`${domainDir} is not a directory (a symbolic link is never followed)`), { code: 'ENOTDIR' })
-    }
-    const temp = path.join(domainDir, `.${key}.${randomBytes(8).toString('hex')}.tmp`)
+  #forget (file: string): void {
+    const cached = this.#reads.get(file)
+    if (cached === undefined) return
+    this.#reads.delete(file)
+    this.#readBytes -= cached.size
+  }
+
+  async #write (open: OpenDomain, key: string, file: string, value: string, mtime: number): Promise<void> {
+    const temp = path.join(open.inside, `.${key}.${hex()}.tmp`)
     try {
       await this.#fs.writeFile(temp, value, { flag: 'wx', mode: 0o600 })
     } catch (error) {
@@ -298,50 +747,213 @@ export class FileArchive implements Archive {
       if (errorCode(error) !== 'EEXIST') await this.#fs.unlink(temp).catch(noop)
       throw error
     }
-    this.#reads.delete(file)
+    this.#forget(file)
     try {
       await this.#fs.utimes(temp, mtime, mtime)
-      await this.#fs.rename(temp, file)
+      await this.#fs.rename(temp, path.join(open.inside, `${key}.json`))
     } catch (error) {
       await this.#fs.unlink(temp).catch(noop)
       throw error
     }
   }
 
-  async #sweepAll (): Promise<number> {
-    let names: string[]
-    try {
-      names = await this.#fs.readdir(this.#dir)
-    } catch {
-      return 0
+  /** Removes a domain's directory if it is empty and still the directory that was opened. */
+  async #removeIfEmpty (domainDir: string, open: OpenDomain): Promise<void> {
+    const stats = await this.#fs.lstat(domainDir).catch(noop)
+    if (stats === undefined || stats.ino !== open.stats.ino || stats.dev !== open.stats.dev) return
+    await this.#fs.rmdir(domainDir).then(() => this.#removed(domainDir), noop)
+  }
+
+  #removed (domainDir: string): void {
+    this.#domainCount = Math.max(0, this.#domainCount - 1)
+    this.#newDomains.delete(path.basename(domainDir))
+  }
+
+  /**
+   * Before a domain is created: removes the oldest new domains while there
+   * are `maxNewSessions` of them or `maxSessions` domains in all; rejects
+   * with `FST_SESSION_ARCHIVE_AT_CAPACITY` when only established ones fill
+   * the archive.
+   */
+  async #makeRoom (looked = false): Promise<void> {
+    let stored = await this.#storedDomains()
+    for (const victim of this.#newDomains) {
+      if (this.#newDomains.size < this.#maxNewSessions && stored < this.#maxSessions) return
+      this.#newDomains.delete(victim)
+      if (await this.#evict(victim)) stored--
     }
-    let removed = 0
-    for (const name of names) {
+    if (stored < this.#maxSessions) return
+    // The new domains may be other processes': look for some before refusing.
+    if (looked || !await this.#findNewDomains()) throw new FST_SESSION_ARCHIVE_AT_CAPACITY()
+    await this.#makeRoom(true)
+  }
+
+  /** Reads the dir until it finds a few new domains (the sticky bit); whether it found any. */
+  async #findNewDomains (): Promise<boolean> {
+    const dir = await this.#fs.opendir(this.#dir, { bufferSize: SWEEP_BATCH })
+    let found = 0
+    for await (const { name } of dir) {
       if (!DOMAIN.test(name)) continue
-      const domainDir = path.join(this.#dir, name)
-      removed += await serialise(domainDir, () => this.#sweepDomain(domainDir)).catch(() => 0)
+      const stats = await this.#fs.lstat(path.join(this.#dir, name)).catch(noop)
+      if (stats === undefined || !trustedDir(stats) || (stats.mode & NEW_MARK) === 0) continue
+      this.#newDomains.add(name)
+      if (++found === SWEEP_BATCH) break
+    }
+    return found > 0
+  }
+
+  /**
+   * How many domains are stored. Where the file system counts a directory's
+   * subdirectories in its link count (ext4 below 65,000, XFS, tmpfs), that
+   * is exact across processes; elsewhere (btrfs) it is what the last sweep
+   * counted plus this process's changes since.
+   */
+  async #storedDomains (): Promise<number> {
+    const { nlink } = await this.#fs.lstat(this.#dir)
+    if (nlink >= 2) this.#domainCount = nlink - 2
+    return this.#domainCount
+  }
+
+  /** Removes a new domain to make room, unless someone holds it or a `get` found it meanwhile. */
+  async #evict (domain: string): Promise<boolean> {
+    const domainDir = path.join(this.#dir, domain)
+    const release = await this.#lock(domain, false)
+    if (release === undefined) return false
+    try {
+      const open = await this.#openDomain(domainDir, false)
+      if (open === undefined) return false
+      try {
+        if ((open.stats.mode & NEW_MARK) === 0) return false
+        await this.#removeDomainDir(domainDir, open)
+        return true
+      } finally {
+        await open.handle.close()
+      }
+    } finally {
+      await release()
+    }
+  }
+
+  /**
+   * Renames the domain away, so that it is gone for every reader at once,
+   * then removes it; if that fails, the domain is put back as it was.
+   */
+  async #removeDomainDir (domainDir: string, open: OpenDomain): Promise<void> {
+    const removed = path.join(this.#dir, `.removed.${hex()}`)
+    await this.#fs.rename(domainDir, removed)
+    const stats = await this.#fs.lstat(removed)
+    if (stats.ino !== open.stats.ino || stats.dev !== open.stats.dev) {
+      // Not what was checked (swapped in between): leave it where it was.
+      await this.#fs.rename(removed, domainDir)
+      return
+    }
+    for (const name of await this.#fs.readdir(open.inside)) this.#forget(path.join(domainDir, name))
+    try {
+      await this.#fs.rm(removed, { recursive: true, force: true })
+    } catch (error) {
+      await this.#fs.rename(removed, domainDir).catch(noop)
+      throw error
+    }
+    this.#removed(domainDir)
+  }
+
+  async #sweepAll (): Promise<number> {
+    let removed = 0
+    try {
+      if (!await this.#checkDir(false)) return 0
+      const dir = await this.#fs.opendir(this.#dir, { bufferSize: SWEEP_BATCH })
+      const count = { domains: 0 }
+      let batch: string[] = []
+      const sweepBatch = async (): Promise<void> => {
+        for (const swept of await Promise.all(batch.map((name) => this.#sweepEntry(name, count)))) removed += swept
+        batch = []
+        await nextTick()
+      }
+      for await (const { name } of dir) {
+        batch.push(name)
+        if (batch.length === SWEEP_BATCH) await sweepBatch()
+      }
+      await sweepBatch()
+      this.#domainCount = count.domains
+    } catch {
+      // An unreadable dir: the next sweep tries again.
     }
     return removed
   }
 
-  async #sweepDomain (domainDir: string): Promise<number> {
-    if (!await this.#isDomain(domainDir)) return 0
+  /** Sweeps one entry of the dir; resolves how many keys it removed, and never rejects. */
+  async #sweepEntry (name: string, count: { domains: number }): Promise<number> {
+    if (DOMAIN.test(name)) return await this.#sweepDomain(name, count).catch(() => 0)
+    if (LOCK_FILE.test(name)) await this.#breakIfStale(path.join(this.#dir, name)).catch(noop)
+    else if (LEFT_OVER.test(name)) await this.#removeLeftOver(path.join(this.#dir, name)).catch(noop)
+    return 0
+  }
+
+  /** Sweeps one domain; counts it in `count` if it stays, and learns whether it is new. */
+  async #sweepDomain (domain: string, count: { domains: number }): Promise<number> {
+    const domainDir = path.join(this.#dir, domain)
+    return await serialise(domainDir, async () => {
+      const open = await this.#openDomain(domainDir, false)
+      if (open === undefined) return 0
+      count.domains++
+      if ((open.stats.mode & NEW_MARK) === 0) this.#newDomains.delete(domain)
+      else this.#newDomains.add(domain)
+      try {
+        const { doomed, keys } = await this.#expiredIn(open)
+        if (doomed.length === 0 && keys > 0) return 0
+        // Someone else writing this domain now: it waits for the next sweep.
+        const release = await this.#lock(domain, false)
+        if (release === undefined) return 0
+        try {
+          const removed = await this.#removeExpired(domainDir, open)
+          if (await this.#fs.lstat(domainDir).then(() => false, () => true)) count.domains--
+          return removed
+        } finally {
+          await release()
+        }
+      } finally {
+        await open.handle.close()
+      }
+    })
+  }
+
+  /** The expired key files and stale temp files of a domain, and how many live keys it has. */
+  async #expiredIn (open: OpenDomain): Promise<{ doomed: string[], keys: number }> {
     const now = Date.now()
-    let removed = 0
-    for (const name of await this.#fs.readdir(domainDir)) {
+    const doomed: string[] = []
+    let keys = 0
+    for (const name of await this.#fs.readdir(open.inside)) {
       const isKey = KEY_FILE.test(name)
       if (!isKey && !TEMP_FILE.test(name)) continue
-      const file = path.join(domainDir, name)
-      const stats = await this.#fs.lstat(file)
-      if (!stats.isFile() || (isKey ? stats.mtimeMs > now : stats.ctimeMs > now - STALE_TEMP_MS)) continue
-      await this.#fs.unlink(file)
-      if (isKey) removed++
+      const stats = await this.#fs.lstat(path.join(open.inside, name)).catch(absentIsFine)
+      if (stats === undefined || !stats.isFile()) continue
+      if (isKey ? stats.mtimeMs > now : stats.ctimeMs > now - STALE_TEMP_MS) keys += isKey ? 1 : 0
+      else doomed.push(name)
     }
-    await this.#fs.rmdir(domainDir).catch(noop)
+    return { doomed, keys }
+  }
+
+  /** Under the domain's lock: removes what is expired now, then the directory if that emptied it. */
+  async #removeExpired (domainDir: string, open: OpenDomain): Promise<number> {
+    let removed = 0
+    for (const name of (await this.#expiredIn(open)).doomed) {
+      await this.#fs.unlink(path.join(open.inside, name))
+      this.#forget(path.join(domainDir, name))
+      if (KEY_FILE.test(name)) removed++
+    }
+    await this.#removeIfEmpty(domainDir, open)
     return removed
+  }
+
+  /** Removes what a removal that died left, once it is a minute old. */
+  async #removeLeftOver (file: string): Promise<void> {
+    const stats = await this.#fs.lstat(file)
+    if (stats.ctimeMs > Date.now() - STALE_TEMP_MS) return
+    await this.#fs.rm(file, { recursive: true, force: true })
   }
 
   readonly #fail = (error: unknown): never => {
+    if (error instanceof FST_SESSION_ARCHIVE_DENIED || error instanceof FST_SESSION_ARCHIVE_AT_CAPACITY) throw error
     const code = errorCode(error) ?? 'an unknown error'
     const failure = FULL.has(code)
       ? new FST_SESSION_ARCHIVE_FULL()
@@ -353,4 +965,15 @@ export class FileArchive implements Archive {
     failure.cause = { code, syscall: (error as { syscall?: string } | null)?.syscall }
     throw failure
   }
+}
+
+interface KeyRead {
+  readonly stats: Stats
+  /** `undefined`: the key expired. */
+  readonly value: string | undefined
+}
+
+/** A key's expiry as its file's mtime, in seconds. */
+function expiryOf (ttlMs: number | undefined): number {
+  return (ttlMs === undefined ? NO_EXPIRY_MS : Math.min(Date.now() + ttlMs, NO_EXPIRY_MS)) / 1000
 }

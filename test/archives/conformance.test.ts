@@ -1,3 +1,4 @@
+import { writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import type { Archive } from '../../lib/archives/archive.js'
@@ -59,9 +60,33 @@ t.test('MemoryArchive', async (t) => {
 })
 
 t.test('FileArchive', async (t) => {
+  // Children import the built archive, as another server process would.
+  const processes = { module: new URL('../helpers/file-archive-at.js', import.meta.url), place: () => tempDir(t) }
   for (const { name, run } of archiveConformance(async () => {
     return new FileArchive({ dir: path.join(await tempDir(t), 'sessions') })
-  })) t.test(name, (t) => t.resolves(run()))
+  }, { processes })) t.test(name, (t) => t.resolves(run()))
+})
+
+t.test('the cross-process cases take a module by path too, and fail an archive without compareAndSet', async (t) => {
+  const dir = await tempDir(t)
+  const module = path.join(dir, 'memory-at.mjs')
+  const memory = new URL('../../dist/archives/memory.js', import.meta.url).href
+  await writeFile(module, `import { MemoryArchive } from ${JSON.stringify(memory)}\nexport default () => new MemoryArchive()\n`)
+  const cases = archiveConformance(() => new MemoryArchive(), { processes: { module, place: () => dir } })
+  const crossProcess = cases.slice(-3)
+  t.equal(cases.length, archiveConformance(() => new MemoryArchive()).length + 3, 'three cases are added')
+  for (const { run } of crossProcess) await t.rejects(run(), { message: /implements compareAndSet/ })
+
+  // An archive that this process can make and a child cannot.
+  const broken = path.join(dir, 'broken-at.mjs')
+  await writeFile(broken, `import { MemoryArchive } from ${JSON.stringify(memory)}
+export default () => {
+  if (process.argv.includes('increment')) throw new Error('no archive in a child')
+  return Object.assign(new MemoryArchive(), { compareAndSet: async () => true })
+}
+`)
+  const [increments] = archiveConformance(() => new MemoryArchive(), { processes: { module: broken, place: () => dir } }).slice(-3)
+  await t.rejects(increments!.run(), { message: /the child running increment failed: .*no archive in a child/s }, 'a failing child fails the case, with its output')
 })
 
 t.test('an archive written by a user', async (t) => {

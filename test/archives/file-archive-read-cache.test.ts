@@ -6,11 +6,11 @@ import t, { type Test } from 'tap'
 import { FileArchive } from '../../lib/archives/file.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
-/** A FileArchive in a fresh directory whose `open` calls are counted. */
+/** A FileArchive in a fresh directory whose opening of key files is counted. */
 async function counted (t: Test, readCacheSize?: number) {
   const dir = path.join(await tempDir(t), 'sessions')
   const opened: string[] = []
-  const fs = { ...fsp, open: ((file: string, ...rest: unknown[]) => { opened.push(path.basename(file)); return (fsp.open as (...args: unknown[]) => unknown)(file, ...rest) }) as typeof fsp.open }
+  const fs = { ...fsp, open: ((file: string, ...rest: unknown[]) => { if (file.endsWith('.json')) opened.push(path.basename(file)); return (fsp.open as (...args: unknown[]) => unknown)(file, ...rest) }) as typeof fsp.open }
   const archive = new FileArchive({ dir, sweepIntervalMs: 0, fs, ...(readCacheSize === undefined ? {} : { readCacheSize }) })
   return { dir, archive, opened }
 }

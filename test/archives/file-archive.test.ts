@@ -4,6 +4,7 @@ import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t, { type Test } from 'tap'
 import { FileArchive, type FileArchiveFs } from '../../lib/archives/file.js'
+import { advanceClock } from '../helpers/clock.js'
 import { tempDir } from '../helpers/temp-dir.js'
 
 const NO_EXPIRY_MS = Date.UTC(2400, 0, 1)
@@ -104,7 +105,7 @@ t.test('an expired file is not returned and is removed, with its emptied domain'
 
 t.test('names that are not safe path segments are refused before the disk is touched', async (t) => {
   const untouchable = Object.fromEntries(
-    ['lstat', 'mkdir', 'open', 'readdir', 'rename', 'rm', 'rmdir', 'unlink', 'utimes', 'writeFile'].map((name) => [
+    ['link', 'lstat', 'mkdir', 'open', 'opendir', 'readdir', 'rename', 'rm', 'rmdir', 'stat', 'unlink', 'utimes', 'writeFile'].map((name) => [
       name, async () => { throw new Error(`${name} was called`) }
     ])
   ) as unknown as FileArchiveFs
@@ -242,13 +243,28 @@ t.test('sweep removes temp files of writes that died, once they are a minute old
   await t.rejects(fsp.lstat(path.join(dir, id)), { code: 'ENOENT' })
 })
 
+t.test('sweep removes what a removal or a lock breaking that died left, once it is a minute old', async (t) => {
+  const { dir, archive } = await setup(t)
+  await archive.ready()
+  const removed = path.join(dir, '.removed.0123456789abcdef')
+  const broken = path.join(dir, `.${newDomain()}.lock.0123456789abcdef.broken`)
+  await fsp.mkdir(removed)
+  await fsp.writeFile(path.join(removed, 'session.json'), 'half removed')
+  await fsp.writeFile(broken, '1 0123456789abcdef 0 elsewhere')
+  await archive.sweep()
+  t.same((await fsp.readdir(dir)).sort(), [path.basename(broken), path.basename(removed)].sort(), 'a fresh one may belong to a removal in progress')
+  advanceClock(t, 61_000)
+  await archive.sweep()
+  t.same(await fsp.readdir(dir), [], 'a minute on, both are gone')
+})
+
 t.test('a failing sweep resolves, skips only what failed, and the next one runs', async (t) => {
   let failRoot = true
   const { dir, archive } = await setup(t, {
-    readdir: (async (target: string) => {
-      if (failRoot && target.endsWith('sessions')) throw systemError('EIO')
-      return await fsp.readdir(target)
-    }) as FileArchiveFs['readdir'],
+    opendir: (async (target: string, options: Parameters<typeof fsp.opendir>[1]) => {
+      if (failRoot) throw systemError('EIO')
+      return await fsp.opendir(target, options)
+    }) as FileArchiveFs['opendir'],
     lstat: (async (target: string) => {
       if (target.endsWith('broken.json')) throw systemError('EIO')
       return await fsp.lstat(target)
@@ -350,8 +366,8 @@ t.test('a temp file name that is taken is not removed: it is not ours', async (t
   let other = ''
   const { archive } = await setup(t, {
     writeFile: (async (target: string) => {
-      other = target
       await fsp.writeFile(target, 'another writer')
+      other = await fsp.realpath(target)
       throw systemError('EEXIST')
     }) as FileArchiveFs['writeFile']
   })
@@ -366,39 +382,45 @@ t.test('a full disk when creating the domain is FST_SESSION_ARCHIVE_FULL', async
 
 t.test('failed reads and removals are errors, not absent sessions', async (t) => {
   let failing = ''
+  let code = 'EIO'
   const fault = (name: string) => async (...args: unknown[]) => {
-    if (failing === name) throw systemError(name === 'lstat' ? 'EACCES' : 'EIO')
+    if (failing === name) throw systemError(code)
     return await (fsp[name as 'open'] as (...args: unknown[]) => Promise<unknown>)(...args)
   }
   const { archive } = await setup(t, {
     open: fault('open') as FileArchiveFs['open'],
-    lstat: fault('lstat') as FileArchiveFs['lstat'],
     readdir: fault('readdir') as FileArchiveFs['readdir'],
     unlink: fault('unlink') as FileArchiveFs['unlink'],
     rm: fault('rm') as FileArchiveFs['rm']
   })
   const id = newDomain()
   await archive.set(id, 'session', 'x')
-  const cases: Array<[string, () => Promise<unknown>, string]> = [
-    ['open', () => archive.get(id, 'session'), 'FST_SESSION_ARCHIVE_IO'],
-    ['open', () => archive.has(id, 'session'), 'FST_SESSION_ARCHIVE_IO'],
-    ['lstat', () => archive.get(id, 'session'), 'FST_SESSION_ARCHIVE_DENIED'],
-    ['lstat', () => archive.set(id, 'session', 'y'), 'FST_SESSION_ARCHIVE_DENIED'],
-    ['readdir', () => archive.hasDomain(id), 'FST_SESSION_ARCHIVE_IO'],
-    ['unlink', () => archive.remove(id, 'session'), 'FST_SESSION_ARCHIVE_IO'],
-    ['rm', () => archive.removeDomain(id), 'FST_SESSION_ARCHIVE_IO']
+  const cases: Array<[string, string, () => Promise<unknown>, string]> = [
+    ['open', 'EIO', () => archive.get(id, 'session'), 'FST_SESSION_ARCHIVE_IO'],
+    ['open', 'EIO', () => archive.has(id, 'session'), 'FST_SESSION_ARCHIVE_IO'],
+    ['open', 'EACCES', () => archive.get(id, 'session'), 'FST_SESSION_ARCHIVE_DENIED'],
+    ['open', 'EACCES', () => archive.set(id, 'session', 'y'), 'FST_SESSION_ARCHIVE_DENIED'],
+    ['readdir', 'EIO', () => archive.hasDomain(id), 'FST_SESSION_ARCHIVE_IO'],
+    ['unlink', 'EIO', () => archive.remove(id, 'session'), 'FST_SESSION_ARCHIVE_IO'],
+    ['rm', 'EIO', () => archive.removeDomain(id), 'FST_SESSION_ARCHIVE_IO']
   ]
-  for (const [name, call, code] of cases) {
+  for (const [name, failure, call, expected] of cases) {
     failing = name
-    t.equal((await rejection(t, call())).code, code, `${name} failing`)
+    code = failure
+    t.equal((await rejection(t, call())).code, expected, `${name} failing with ${failure}`)
   }
   failing = ''
   t.equal(await archive.get(id, 'session'), 'x', 'the session is still there')
 })
 
 t.test('a failure that is not an Error still becomes FST_SESSION_ARCHIVE_IO', async (t) => {
-  // eslint-disable-next-line no-throw-literal
-  const { archive } = await setup(t, { open: async () => { throw 'disk on fire' } })
+  const { archive } = await setup(t, {
+    open: (async (file: string, ...rest: unknown[]) => {
+      // eslint-disable-next-line no-throw-literal
+      if (file.endsWith('.json')) throw 'disk on fire'
+      return await (fsp.open as (...args: unknown[]) => Promise<unknown>)(file, ...rest)
+    }) as FileArchiveFs['open']
+  })
   const id = newDomain()
   await archive.set(id, 'session', 'x')
   const error = await rejection(t, archive.get(id, 'session'))
