@@ -11,6 +11,7 @@ import { Redis } from 'ioredis'
 import t from 'tap'
 // The built package, as it ships: `npm run test:load` builds it.
 import { FileArchive, MemoryArchive, RedisArchive, fastifySessions } from '../../dist/index.js'
+import { send } from './client.js'
 
 // A bounded flood, outside the normal run (`npm run test:load`): for each
 // built-in archive, established users keep using their sessions while
@@ -116,25 +117,13 @@ for (const kind of archives) {
     const origin = await app.listen({ host: '127.0.0.1', port: 0 })
     const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY })
     t.teardown(() => agent.destroy())
-    const send = (url, method, cookie) => new Promise((resolve, reject) => {
-      const outgoing = http.request(`${origin}${url}`, { method, agent, headers: cookie === undefined ? {} : { cookie } }, (response) => {
-        let body = ''
-        response.setEncoding('utf8')
-        response.on('data', (chunk) => { body += chunk })
-        response.on('end', () => {
-          const setCookie = response.headers['set-cookie']?.[0]
-          resolve({ status: response.statusCode ?? 0, body: JSON.parse(body), cookie: setCookie?.slice(0, setCookie.indexOf(';')) })
-        })
-      })
-      outgoing.on('error', reject)
-      outgoing.end()
-    })
+    const request = (url, method, cookie) => send(agent, `${origin}${url}`, method, cookie)
 
     // Established users: logged in, and back once, so their browsers presented the cookie.
     const users = []
     for (let i = 0; i < ESTABLISHED; i++) {
-      const login = await send(`/login?user=u${i}`, 'POST')
-      const back = await send('/me', 'GET', login.cookie)
+      const login = await request(`/login?user=u${i}`, 'POST')
+      const back = await request('/me', 'GET', login.cookie)
       if (back.body.user !== `u${i}`) throw new Error(`user u${i} did not get its session`)
       users.push({ name: `u${i}`, cookie: login.cookie })
     }
@@ -149,7 +138,7 @@ for (const kind of archives) {
     const flood = Array.from({ length: CONCURRENCY - 8 }, async () => {
       while (going()) {
         progress.sent++
-        const answer = await send('/visit', 'POST')
+        const answer = await request('/visit', 'POST')
         if (answer.status !== 200) refused++
       }
     })
@@ -157,7 +146,7 @@ for (const kind of archives) {
       let round = 0
       while (going()) {
         const user = users[(round++ * 8 + lane) % users.length]
-        const answer = await send('/visit', 'POST', user.cookie)
+        const answer = await request('/visit', 'POST', user.cookie)
         if (answer.body.user !== user.name) lost.add(user.name)
         if (answer.cookie !== undefined) user.cookie = answer.cookie
         if (round % 25 === 0) peak = Math.max(peak, await stored())
@@ -167,7 +156,7 @@ for (const kind of archives) {
     const seconds = (Date.now() - started) / 1000
     peak = Math.max(peak, await stored())
     for (const user of users) {
-      const answer = await send('/me', 'GET', user.cookie)
+      const answer = await request('/me', 'GET', user.cookie)
       if (answer.body.user !== user.name) lost.add(user.name)
     }
     const after = await heapNow()

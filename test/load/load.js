@@ -10,6 +10,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 // The built package, as it ships: `npm test` builds it.
 import { FileArchive, MemoryArchive, fastifySessions } from '../../dist/index.js'
+import { send } from './client.js'
 
 const SECRET = 'a-load-test-secret-of-32-chars!!'
 
@@ -98,20 +99,7 @@ t.test('thousands of sessions in both modes at once: no cross-talk, no errors, n
   const fileOrigin = await fileApp.listen({ host: '127.0.0.1', port: 0 })
 
   let agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY })
-  const send = (url, method, cookie) => new Promise((resolve, reject) => {
-    const headers = cookie === undefined ? {} : { cookie }
-    const outgoing = http.request(url, { method, agent, headers }, (response) => {
-      let body = ''
-      response.setEncoding('utf8')
-      response.on('data', (chunk) => { body += chunk })
-      response.on('end', () => {
-        const setCookie = response.headers['set-cookie']?.[0]
-        resolve({ status: response.statusCode ?? 0, body: JSON.parse(body), cookie: setCookie?.slice(0, setCookie.indexOf(';')) })
-      })
-    })
-    outgoing.on('error', reject)
-    outgoing.end()
-  })
+  const request = (url, method, cookie) => send(agent, url, method, cookie)
 
   const kinds = [
     { name: 'cookie', base: `${memoryOrigin}/cookie` },
@@ -132,14 +120,14 @@ t.test('thousands of sessions in both modes at once: no cross-talk, no errors, n
   async function step (user) {
     requests++
     if (user.cookie === undefined) {
-      const login = await send(`${user.base}/login?user=${user.id}`, 'POST', undefined)
+      const login = await request(`${user.base}/login?user=${user.id}`, 'POST', undefined)
       if (login.status !== 200 || login.cookie === undefined || login.body.user !== user.id) return fail(user, `login ${login.status}`)
       user.cookie = login.cookie
       user.count = 0
       return
     }
     const reading = requests % 3 === 0
-    const answer = await send(`${user.base}/${reading ? 'read' : 'count'}`, reading ? 'GET' : 'POST', user.cookie)
+    const answer = await request(`${user.base}/${reading ? 'read' : 'count'}`, reading ? 'GET' : 'POST', user.cookie)
     if (answer.status !== 200) return fail(user, `status ${answer.status}`)
     if (answer.body.user !== user.id) return fail(user, `saw the session of ${String(answer.body.user)}`)
     const expected = reading ? user.count : user.count + 1
@@ -153,7 +141,7 @@ t.test('thousands of sessions in both modes at once: no cross-talk, no errors, n
   const warm = users.filter((_, i) => i % USERS_PER_KIND < 20)
   for (let i = 0; i < 3; i++) await Promise.all(warm.map(step))
   await Promise.all(warm.map(async (user) => {
-    await send(`${user.base}/logout`, 'POST', user.cookie)
+    await request(`${user.base}/logout`, 'POST', user.cookie)
     user.cookie = undefined
   }))
   agent.destroy()
@@ -185,10 +173,10 @@ t.test('thousands of sessions in both modes at once: no cross-talk, no errors, n
   // Every session logs out; a read with its old cookie finds nothing.
   for (let i = 0; i < users.length; i += CONCURRENCY) {
     await Promise.all(users.slice(i, i + CONCURRENCY).map(async (user) => {
-      const logout = await send(`${user.base}/logout`, 'POST', user.cookie)
+      const logout = await request(`${user.base}/logout`, 'POST', user.cookie)
       if (logout.status !== 200) fail(user, `logout ${logout.status}`)
       if (!user.base.endsWith('/cookie')) {
-        const after = await send(`${user.base}/read`, 'GET', user.cookie)
+        const after = await request(`${user.base}/read`, 'GET', user.cookie)
         if (after.body.user !== null) fail(user, 'read its session after logout')
       }
     }))
