@@ -314,6 +314,26 @@ for (const mode of modes) {
     })
   }
 
+  if (mode !== 'cookie') {
+    test(`${mode}: the devices card lists every session of the user, and "sign out other devices" ends the others`, async () => {
+      // A second device: a plain HTTP client that logs in as the same user.
+      const login = await fetch(`${demo.url}/login`, { method: 'POST', body: new URLSearchParams({ name: 'Hedy' }), redirect: 'manual' })
+      const phone = login.headers.getSetCookie().map((cookie) => cookie.split(';')[0]).join('; ')
+      const phonePage = async () => (await fetch(`${demo.url}/`, { headers: { cookie: phone } })).text()
+      assert.match(await phonePage(), /data-testid="user"[^>]*>Hedy</, 'the phone is signed in')
+      await fresh()
+      await logIn('Hedy')
+      const devices = page.locator('[data-testid=devices] li')
+      assert.equal(await devices.count(), 2, 'both devices are listed')
+      assert.equal(await page.locator('[data-testid=devices] li strong').count(), 1, 'one of them is this device')
+      await shot('devices')
+      await submit(() => page.click('form[action="/devices/sign-out-others"] button'))
+      assert.equal(await devices.count(), 1, 'only this device is left')
+      assert.equal((await shown()).user, 'Hedy', 'and it is still signed in')
+      assert.doesNotMatch(await phonePage(), /data-testid="user"/, 'the phone is signed out')
+    })
+  }
+
   test(`${mode}: a tampered cookie is a fresh session`, async () => {
     await fresh()
     await logIn('Ada')
