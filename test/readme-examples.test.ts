@@ -372,3 +372,25 @@ t.test('README migration: a peer option fails app.ready() naming it, with what t
     await app.close()
   }
 })
+
+// README: "Logout, revocation and devices", why every login calls regenerate()
+t.test('README fixation: a login that skips regenerate() keeps the session it was sent', async (t) => {
+  for (const mode of ['archive', 'cookie'] as const) {
+    const app = closeLater(t, Fastify())
+    await app.register(fastifySessions, { secret: process.env['SESSION_SECRET']!, mode, archive: new MemoryArchive() })
+    app.post('/visit', async (request) => { request.session.set('planted', true); return 'ok' })
+    app.post('/careless-login', async (request) => { request.session.set('user', 'ada'); return 'ok' })
+    app.post('/login', async (request) => { await request.session.regenerate(); request.session.set('user', 'ada'); return 'ok' })
+    app.get('/read', async (request) => request.session.data())
+    const name = mode === 'archive' ? 'session-id' : 'session'
+    const planted = cookieOf(await app.inject({ method: 'POST', url: '/visit' }), name)!
+    const careless = await app.inject({ method: 'POST', url: '/careless-login', cookies: { [name]: planted } })
+    const victim = cookieOf(careless, name) ?? planted
+    t.same((await app.inject({ url: '/read', cookies: { [name]: victim } })).json(), { planted: true, user: 'ada' }, `${mode}: the login keeps what was planted`)
+    const attacker = (await app.inject({ url: '/read', cookies: { [name]: planted } })).json()
+    if (mode === 'archive') t.same(attacker, { planted: true, user: 'ada' }, 'archive mode: the planted id opens the login')
+    else t.same(attacker, { planted: true }, 'cookie mode: the planted token opens only what it held')
+    const safe = cookieOf(await app.inject({ method: 'POST', url: '/login', cookies: { [name]: planted } }), name)!
+    t.same((await app.inject({ url: '/read', cookies: { [name]: safe } })).json(), { user: 'ada' }, `${mode}: regenerate() starts empty`)
+  }
+})
