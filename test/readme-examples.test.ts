@@ -7,7 +7,7 @@ import createMemoryStore from 'memorystore'
 import t, { type Test } from 'tap'
 import { ExpressStoreArchive, fastifySessions, MemoryArchive } from '../lib/index.js'
 
-process.env['SESSION_SECRET'] ??= 'a-readme-example-secret-of-32-chars!'
+process.env.SESSION_SECRET ??= 'a-readme-example-secret-of-32-chars!'
 
 /** The value of the cookie `name` that a response sets, or undefined. */
 function cookieOf (response: LightMyRequestResponse, name: string): string | undefined {
@@ -38,7 +38,7 @@ function closeLater (t: Test, app: FastifyInstance): FastifyInstance {
 // README: "Quick start"
 async function quickStart (): Promise<FastifyInstance> {
   const app = Fastify()
-  await app.register(fastifySessions, { secret: process.env['SESSION_SECRET']! })
+  await app.register(fastifySessions, { secret: process.env.SESSION_SECRET! })
 
   app.post('/login', async (request) => {
     await request.session.regenerate() // a fresh session on every login
@@ -83,7 +83,7 @@ async function devicesApp (): Promise<FastifyInstance> {
 
   const app = Fastify()
   await app.register(fastifySessions, {
-    secret: process.env['SESSION_SECRET']!,
+    secret: process.env.SESSION_SECRET!,
     archive: new MemoryArchive() // archive mode; RedisArchive for several instances
   })
 
@@ -167,7 +167,7 @@ t.test('README devices: each login is a device, this one marked; other devices s
 // README: "Replies that bypass onSend"
 async function eventsApp (): Promise<FastifyInstance> {
   const app = Fastify()
-  await app.register(fastifySessions, { secret: process.env['SESSION_SECRET']! })
+  await app.register(fastifySessions, { secret: process.env.SESSION_SECRET! })
 
   app.get('/events', async (request, reply) => {
     request.session.set('subscribed', true)
@@ -197,7 +197,7 @@ t.test('README server-sent events: the session cookie goes out with the head the
 async function fromFastifySession (): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(fastifySessions, {
-    secret: process.env['SESSION_SECRET']!,
+    secret: process.env.SESSION_SECRET!,
     archive: new MemoryArchive(), // was: store; RedisArchive, FileArchive or ExpressStoreArchive(store) too
     maxAge: 1800, // was: cookie: { maxAge: 1_800_000 } (milliseconds)
     rolling: true // was the default there
@@ -231,7 +231,7 @@ t.test('README migration from @fastify/session', async (t) => {
 async function fromSecureSession (): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(fastifySessions, {
-    secret: process.env['SESSION_SECRET']!, // was: key (32 bytes) or secret + salt
+    secret: process.env.SESSION_SECRET!, // was: key (32 bytes) or secret + salt
     maxAge: 86400 // was: expiry, in seconds there too
   })
 
@@ -261,7 +261,7 @@ t.test('README migration from @fastify/secure-session', async (t) => {
 async function fromMgcrea (): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(fastifySessions, {
-    secret: process.env['SESSION_SECRET']!,
+    secret: process.env.SESSION_SECRET!,
     archive: new MemoryArchive(), // was: store (or crypto: SODIUM_SECRETBOX with no store: leave archive out)
     maxAge: 86400 // was: cookie: { maxAge: 86400 }
   })
@@ -292,7 +292,7 @@ t.test('README migration from @mgcrea/fastify-session', async (t) => {
 async function fromIronSession (): Promise<FastifyInstance> {
   const app = Fastify()
   await app.register(fastifySessions, {
-    secret: process.env['SESSION_SECRET']!, // was: password
+    secret: process.env.SESSION_SECRET!, // was: password
     cookieName: 'my-app', // was: cookieName
     maxAge: 1209600, // was: ttl (seconds); the default there is 14 days,
     absoluteTimeout: 1209600 // and a session here ends after 7 days unless told otherwise
@@ -329,7 +329,7 @@ async function fromExpressSession (): Promise<FastifyInstance> {
 
   const app = Fastify()
   await app.register(fastifySessions, {
-    secret: process.env['SESSION_SECRET']!,
+    secret: process.env.SESSION_SECRET!,
     idCookieName: 'connect.sid', // was: name
     archive: new ExpressStoreArchive(store), // was: store
     maxAge: 3600 // was: cookie: { maxAge: 3_600_000 } (milliseconds)
@@ -367,7 +367,7 @@ t.test('README migration: a peer option fails app.ready() naming it, with what t
     [{ saveUninitialized: false }, 'saveUninitialized', /nothing to set/]
   ] as const) {
     const app = Fastify()
-    app.register(fastifySessions, { secret: process.env['SESSION_SECRET']!, ...option } as never)
+    app.register(fastifySessions, { secret: process.env.SESSION_SECRET!, ...option } as never)
     await t.rejects(async () => { await app.ready() }, { code: 'FST_SESSION_INVALID_OPTION', option: name, message: advice })
     await app.close()
   }
@@ -377,7 +377,7 @@ t.test('README migration: a peer option fails app.ready() naming it, with what t
 t.test('README fixation: a login that skips regenerate() keeps the session it was sent', async (t) => {
   for (const mode of ['archive', 'cookie'] as const) {
     const app = closeLater(t, Fastify())
-    await app.register(fastifySessions, { secret: process.env['SESSION_SECRET']!, mode, archive: new MemoryArchive() })
+    await app.register(fastifySessions, { secret: process.env.SESSION_SECRET!, mode, archive: new MemoryArchive() })
     app.post('/visit', async (request) => { request.session.set('planted', true); return 'ok' })
     app.post('/careless-login', async (request) => { request.session.set('user', 'ada'); return 'ok' })
     app.post('/login', async (request) => { await request.session.regenerate(); request.session.set('user', 'ada'); return 'ok' })
@@ -392,5 +392,30 @@ t.test('README fixation: a login that skips regenerate() keeps the session it wa
     else t.same(attacker, { planted: true }, 'cookie mode: the planted token opens only what it held')
     const safe = cookieOf(await app.inject({ method: 'POST', url: '/login', cookies: { [name]: planted } }), name)!
     t.same((await app.inject({ url: '/read', cookies: { [name]: safe } })).json(), { user: 'ada' }, `${mode}: regenerate() starts empty`)
+  }
+})
+
+// README: "What each call does, per mode", the rows no other test covers for every mode
+t.test('README per-mode table: revocable cookie mode retires the token regenerate() replaced; plain cookie mode cannot', async (t) => {
+  for (const revocable of [true, false]) {
+    const app = closeLater(t, Fastify())
+    await app.register(fastifySessions, { secret: process.env.SESSION_SECRET!, mode: 'cookie', revocable, ...(revocable ? { archive: new MemoryArchive() } : {}) })
+    app.post('/visit', async (request) => { request.session.set('visits', 1); return 'ok' })
+    app.post('/login', async (request) => { await request.session.regenerate(); request.session.set('user', 'ada'); return 'ok' })
+    app.post('/logout', async (request) => { await request.session.destroy(); return 'ok' })
+    app.get('/read', async (request) => request.session.data())
+    const read = async (cookie: string): Promise<unknown> => (await app.inject({ url: '/read', cookies: { session: cookie } })).json()
+    const before = cookieOf(await app.inject({ method: 'POST', url: '/visit' }), 'session')!
+    const after = cookieOf(await app.inject({ method: 'POST', url: '/login', cookies: { session: before } }), 'session')!
+    t.same(await read(after), { user: 'ada' })
+    t.same(await read(before), revocable ? {} : { visits: 1 }, revocable ? 'revocable: the token from before regenerate() opens nothing' : 'plain: it opens its old state only')
+    await app.inject({ method: 'POST', url: '/logout', cookies: { session: after } })
+    const replay = await app.inject({ method: 'POST', url: '/visit', cookies: { session: after } })
+    if (revocable) {
+      t.same(await read(after), {}, 'revocable: a copy after logout opens nothing')
+    } else {
+      const resealed = cookieOf(replay, 'session')!
+      t.same(await read(resealed), { user: 'ada', visits: 1 }, 'plain: a write with a copy after logout is sealed into a new cookie, login included')
+    }
   }
 })
