@@ -3,6 +3,7 @@
 // exercised with app.inject(). A change to an example goes in both places.
 import session from 'express-session'
 import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
+import { sealData } from 'iron-session'
 import createMemoryStore from 'memorystore'
 import t, { type Test } from 'tap'
 import { ExpressStoreArchive, fastifySessions, MemoryArchive } from '../lib/index.js'
@@ -319,6 +320,8 @@ t.test('README migration from iron-session', async (t) => {
   t.same((await ada.send('GET', '/me')).json(), { user: { id: '42' } })
   await ada.send('POST', '/logout')
   t.same((await ada.send('GET', '/me')).json(), { user: null })
+  const theirs = await sealData({ user: { id: '42' } }, { password: process.env.SESSION_SECRET! })
+  t.same((await app.inject({ url: '/me', cookies: { 'my-app': theirs } })).json(), { user: null }, 'a cookie iron-session sealed is a fresh session here')
 })
 
 // README: "Coming from another session plugin", express-session
