@@ -9,8 +9,8 @@ export const RESULTS_DIR = new URL('results/', import.meta.url)
 /** Servers as the chart and tables group them: each family's peers, then this plugin. */
 export const FAMILIES = [
   { name: 'baseline', servers: ['bare'] },
-  { name: 'sealed cookie', servers: ['secure-session', 'mgcrea-sodium', 'iron-session', 'fastify-sessions-cookie'] },
-  { name: 'memory store', servers: ['fastify-session-memory', 'mgcrea-memory', 'fastify-sessions-memory'] },
+  { name: 'sealed cookie', servers: ['secure-session', 'mgcrea-sodium', 'iron-session', 'fastify-sessions-cookie', 'fastify-sessions-cookie-revocable'] },
+  { name: 'memory store', servers: ['fastify-session-memory', 'mgcrea-memory', 'fastify-sessions-memory', 'fastify-sessions-memory-bound'] },
   { name: 'Redis store', servers: ['fastify-session-redis', 'mgcrea-redis', 'fastify-sessions-redis'] },
   { name: 'file store', servers: ['fastify-sessions-file'] }
 ]

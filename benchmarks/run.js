@@ -610,5 +610,5 @@ try {
 }
 if (!args['no-report']) {
   console.log(`Chart: ${writeChart()}`)
-  console.log(`README section: ${writeReport()}`)
+  console.log(`benchmarks/README.md section: ${writeReport()}`)
 }
