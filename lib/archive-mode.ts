@@ -68,10 +68,6 @@ export class ArchiveMode implements SessionEngine {
     this.#users = users
   }
 
-  get archive (): Archive {
-    return this.#archive
-  }
-
   async start (request: FastifyRequest, reply: FastifyReply): Promise<Session> {
     const state: PendingState = emptyState(undefined)
     state.dirty = new Set()
@@ -306,9 +302,5 @@ export class ArchiveMode implements SessionEngine {
     if (text === undefined) return undefined
     const stored = parseStoredSession(text)
     return typeof stored === 'string' || timedOut(stored, Date.now(), this.options) !== undefined ? undefined : stored.t
-  }
-
-  close (): Promise<void> | undefined {
-    return this.#archive.close?.()
   }
 }

@@ -65,9 +65,6 @@ async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOpti
           : 'before the fastify-sessions onRequest hook has run: read it in a later hook or in the handler')
       }
       return session
-    },
-    setter (this: FastifyRequest, session: Session) {
-      (this as WithSession)[kSession] = session
     }
   })
 

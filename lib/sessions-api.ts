@@ -23,7 +23,7 @@ const MODES: readonly unknown[] = ['cookie', 'archive']
 /** A reply that can carry no header: the response of a session read outside a route. */
 function detachedReply (): FastifyReply {
   const raw = { headersSent: true }
-  return { raw, sent: true, hasHeader: () => false } as unknown as FastifyReply
+  return { raw, sent: true } as unknown as FastifyReply
 }
 
 /**

@@ -1,0 +1,67 @@
+import t from 'tap'
+import { MemoryArchive } from '../lib/index.js'
+import { buildApp, cookieValue, LogCapture } from './helpers/app.js'
+import { RecordingArchive } from './helpers/archives.js'
+
+const SECRETISH = 'id=AbCdEfGh12345678 data={"user":"ada"}'
+
+for (const mode of ['archive', 'cookie'] as const) {
+  for (const method of ['get', 'set', 'removeDomain'] as const) {
+    t.test(`${mode === 'archive' ? 'archive mode' : 'revocable cookie mode'}: an archive error in ${method} answers 503 in words, quoting nothing of the store's own message`, async (t) => {
+      const logs = new LogCapture()
+      const archive = new RecordingArchive(new MemoryArchive())
+      const app = await buildApp(t, { mode, revocable: mode === 'cookie', archive }, logs.server)
+      const name = mode === 'archive' ? 'session-id' : 'session'
+      app.post('/visit', async (request) => {
+        request.session.set('visits', ((request.session.get('visits') as number | undefined) ?? 0) + 1)
+        return 'ok'
+      })
+      app.post('/logout', async (request) => { await request.session.destroy(); return 'ok' })
+      const cookie = cookieValue(await app.inject({ method: 'POST', url: '/visit' }), name)!
+      archive.fail(method, Object.assign(new Error(SECRETISH), method === 'get' ? { code: 42 } : {}))
+      const failed = await app.inject({ method: 'POST', url: method === 'removeDomain' ? '/logout' : '/visit', cookies: { [name]: cookie } })
+      t.equal(failed.statusCode, 503)
+      t.equal(failed.json().code, 'FST_SESSION_ARCHIVE_UNAVAILABLE')
+      t.match(failed.json().message, /the archive failed \(Error\)/)
+      t.notMatch(failed.body, /AbCdEf|ada/, 'the store message is not in the reply')
+      t.notOk(logs.lines.some((line) => JSON.stringify(line).includes('AbCdEf')), 'nor in any log line')
+      t.same(failed.cookies, [], 'and no cookie')
+    })
+  }
+}
+
+t.test('a user index the archive cannot change consistently fails with FST_SESSION_ARCHIVE_UNAVAILABLE after bounded retries', async (t) => {
+  const inner = new MemoryArchive()
+  const archive = Object.assign(Object.create(inner) as MemoryArchive, {
+    get: inner.get.bind(inner),
+    set: inner.set.bind(inner),
+    has: inner.has.bind(inner),
+    remove: inner.remove.bind(inner),
+    hasDomain: inner.hasDomain.bind(inner),
+    removeDomain: inner.removeDomain.bind(inner),
+    compareAndSet: async (domain: string, key: string, expected: string | undefined, value: string, ttl?: number) => {
+      if (domain.startsWith('user-')) return false
+      if (await inner.get(domain, key) !== expected) return false
+      await inner.set(domain, key, value, ttl)
+      return true
+    }
+  })
+  const app = await buildApp(t, { mode: 'archive', archive })
+  app.post('/login', async (request) => { request.session.bindUser('ada'); return 'ok' })
+  const login = await app.inject({ method: 'POST', url: '/login' })
+  t.equal(login.statusCode, 503)
+  t.equal(login.json().code, 'FST_SESSION_ARCHIVE_UNAVAILABLE')
+})
+
+t.test('a corrupt user index reads as no sessions', async (t) => {
+  const { UserSessions } = await import('../lib/user-sessions.js')
+  const archive = new MemoryArchive()
+  const users = new UserSessions(() => archive, 'a-test-secret-that-is-32-chars!!', async () => Date.now(), async () => {})
+  const handle = users.newHandle('ada')
+  await users.add(handle, { m: 'a', i: 'x'.repeat(32), c: Date.now(), e: Date.now() + 60_000 }, Date.now())
+  t.equal((await users.list('ada', Date.now())).length, 1)
+  for (const corrupt of ['not json', '[1,2]', 'null']) {
+    await archive.set(`user-${handle.slice(0, 22)}`, 'sessions', corrupt)
+    t.same(await users.list('ada', Date.now()), [], corrupt)
+  }
+})
