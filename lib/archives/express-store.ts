@@ -1,6 +1,7 @@
 import { FST_SESSION_ARCHIVE_UNAVAILABLE, FST_SESSION_INVALID_OPTION } from '../errors.js'
 import { KeyedQueue } from '../keyed-queue.js'
 import type { Archive } from './archive.js'
+import { refuseUnknownOptions } from './archive-options.js'
 
 /**
  * What the archive hands an express-session store's `set`: an object shaped
@@ -166,7 +167,9 @@ export class ExpressStoreArchive implements Archive {
   readonly #field: string
   readonly #writes = new KeyedQueue()
 
-  constructor (store: ExpressStore, { field = 'fastifySessions' }: ExpressStoreArchiveOptions = {}) {
+  constructor (store: ExpressStore, options: ExpressStoreArchiveOptions = {}) {
+    refuseUnknownOptions('ExpressStoreArchive', options, ['field'])
+    const { field = 'fastifySessions' } = options
     for (const method of ['get', 'set', 'destroy'] as const) {
       if (typeof (store as Partial<ExpressStore> | null | undefined)?.[method] !== 'function') {
         throw new FST_SESSION_INVALID_OPTION('store', `must be an express-session store with get, set and destroy methods; ${method} is missing`)

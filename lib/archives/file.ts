@@ -12,6 +12,7 @@ import {
 } from '../errors.js'
 import type { Archive } from './archive.js'
 import { KeyedQueue } from '../keyed-queue.js'
+import { refuseUnknownOptions } from './archive-options.js'
 
 /** The functions of `node:fs/promises` that `FileArchive` calls. */
 export type FileArchiveFs = Pick<
@@ -73,6 +74,7 @@ export interface FileArchiveOptions {
   fs?: FileArchiveFs
 }
 
+const FILE_ARCHIVE_OPTIONS = ['dir', 'sweepIntervalMs', 'maxSessions', 'maxNewSessions', 'readCacheSize', 'readCacheBytes', 'readCacheMaxValueBytes', 'fs']
 const DOMAIN = /^[A-Za-z0-9_-]{8,128}$/
 const KEY = /^[A-Za-z0-9_-]{1,64}$/
 const KEY_FILE = /^[A-Za-z0-9_-]{1,64}\.json$/
@@ -296,16 +298,18 @@ export class FileArchive implements Archive {
   /** How many domains are stored, as of the last sweep and this process's changes since. */
   #domainCount = 0
 
-  constructor ({
-    dir = path.resolve(process.cwd(), '.gen/sessions'),
-    sweepIntervalMs = 60_000,
-    maxSessions = 50_000,
-    maxNewSessions = Math.max(1, Math.floor(maxSessions / 10)),
-    readCacheSize = 10_000,
-    readCacheBytes = 8 * 1024 * 1024,
-    readCacheMaxValueBytes = 64 * 1024,
-    fs = fsPromises
-  }: FileArchiveOptions = {}) {
+  constructor (options: FileArchiveOptions = {}) {
+    refuseUnknownOptions('FileArchive', options, FILE_ARCHIVE_OPTIONS)
+    const {
+      dir = path.resolve(process.cwd(), '.gen/sessions'),
+      sweepIntervalMs = 60_000,
+      maxSessions = 50_000,
+      maxNewSessions = Math.max(1, Math.floor(maxSessions / 10)),
+      readCacheSize = 10_000,
+      readCacheBytes = 8 * 1024 * 1024,
+      readCacheMaxValueBytes = 64 * 1024,
+      fs = fsPromises
+    } = options
     if (typeof dir !== 'string' || dir === '') {
       throw new FST_SESSION_INVALID_OPTION('dir', 'must be a non-empty path')
     }

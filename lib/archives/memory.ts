@@ -1,5 +1,6 @@
 import { FST_SESSION_ARCHIVE_AT_CAPACITY, FST_SESSION_INVALID_OPTION, FST_SESSION_UNSERIALIZABLE } from '../errors.js'
 import type { Archive } from './archive.js'
+import { refuseUnknownOptions } from './archive-options.js'
 
 /** Options of `MemoryArchive`. Sizes are measured as JavaScript holds strings: 2 bytes per UTF-16 code unit. */
 export interface MemoryArchiveOptions {
@@ -114,6 +115,7 @@ export class MemoryArchive implements Archive {
   #lastSweep = -Infinity
 
   constructor (options: MemoryArchiveOptions = {}) {
+    refuseUnknownOptions('MemoryArchive', options, ['maxSessions', 'maxNewSessions', 'maxBytes', 'maxValueBytes'])
     this.#maxSessions = positiveInteger('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS)
     this.#maxNewSessions = positiveInteger('maxNewSessions', options.maxNewSessions ?? Math.max(1, Math.floor(this.#maxSessions / 10)))
     if (this.#maxNewSessions > this.#maxSessions) throw new FST_SESSION_INVALID_OPTION('maxNewSessions', 'must not be more than maxSessions')

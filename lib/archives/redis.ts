@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { FST_SESSION_ARCHIVE_AT_CAPACITY, FST_SESSION_ARCHIVE_UNAVAILABLE, FST_SESSION_INVALID_OPTION } from '../errors.js'
 import type { Archive } from './archive.js'
+import { refuseUnknownOptions } from './archive-options.js'
 
 /**
  * The part of a Redis client that `RedisArchive` uses, described by shape: an
@@ -334,6 +335,7 @@ export class RedisArchive implements Archive {
   readonly #readyTimeoutMs: number
 
   constructor (options: RedisArchiveOptions) {
+    refuseUnknownOptions('RedisArchive', options, ['url', 'client', 'commandTimeoutMs', 'lazyConnect', 'readyTimeoutMs', 'prefix', 'maxSessions', 'maxNewSessions'])
     const { prefix = 'fastify-sessions:', readyTimeoutMs = DEFAULT_READY_TIMEOUT_MS } = options
     if (typeof prefix !== 'string') throw new FST_SESSION_INVALID_OPTION('prefix', 'must be a string')
     this.#prefix = prefix
