@@ -31,13 +31,16 @@ const USERS = new Map([['ada', { id: 'u1', name: 'Ada', password: 'lovelace' }]]
 async function passportApp (t: Test, setup: Setup, clearSessionIgnoreFields: string[] = []): Promise<FastifyInstance> {
   const app = await buildApp(t, setup.options())
   const passport = new Authenticator({ clearSessionIgnoreFields })
+  // @fastify/passport flashes a strategy's info only when it names its type.
   passport.use('local', new LocalStrategy((username, password, done) => {
     const user = USERS.get(username)
     if (user === undefined || user.password !== password) {
-      done(null, false)
+      const info = { type: 'error', message: 'wrong name or password' }
+      done(null, false, info)
       return
     }
-    done(null, { id: user.id, name: user.name })
+    const info = { type: 'success', message: `welcome ${user.name}` }
+    done(null, { id: user.id, name: user.name }, info)
   }))
   passport.registerUserSerializer(async (user: { id: string }) => user.id)
   passport.registerUserDeserializer(async (id: string) => {
@@ -53,6 +56,20 @@ async function passportApp (t: Test, setup: Setup, clearSessionIgnoreFields: str
   app.post('/cart', async (request) => { request.session.set('cart', ['tea']); return 'ok' })
   app.post('/login', { preValidation: passport.authenticate('local') }, async (request) => ({ user: request.user }))
   app.post('/login-keep', { preValidation: passport.authenticate('local', { keepSessionInfo: true }) }, async (request) => ({ user: request.user }))
+  app.post('/login-form', {
+    preValidation: passport.authenticate('local', {
+      successReturnToOrRedirect: '/home',
+      successFlash: true,
+      failureRedirect: '/login-page',
+      failureFlash: true
+    })
+  }, async () => 'unreached: the strategy redirects')
+  app.get('/login-page', async (_request, reply) => ({ errors: reply.flash('error') }))
+  app.get('/orders', async (request, reply) => {
+    if (request.isAuthenticated()) return { user: request.user, welcome: reply.flash('success') }
+    request.session.set('returnTo', '/orders')
+    return reply.redirect('/login-page')
+  })
   app.get('/private', { preValidation: loggedIn }, async (request) => ({ user: request.user }))
   app.get('/own-keys', async (request) => ({ keys: Object.keys(request.session), has: request.session.has('cart') }))
   app.get('/data', async (request) => ({ isNew: request.session.isNew, data: request.session.data() }))
@@ -137,5 +154,31 @@ for (const setup of SETUPS) {
     }
     const logout = await app.inject({ method: 'POST', url: '/logout', cookies: { [setup.name]: loggedIn } })
     t.same(logout.json(), { user: null, data: {} }, 'logout regenerates without keeping anything (clearSessionOnLogin)')
+  })
+
+  t.test(`${setup.label}: redirects with flashes: a failed login flashes its error to the login page, a successful one returns to the page that asked`, async (t) => {
+    // The success flash is set before login regenerates the session: it is kept like returnTo.
+    const app = await passportApp(t, setup, ['returnTo', 'flash'])
+    let cookie: string | undefined
+    const send = async (method: 'GET' | 'POST', url: string, body?: object): Promise<LightMyRequestResponse> => {
+      const response = await app.inject({ method, url, ...(body === undefined ? {} : { payload: body }), cookies: cookie === undefined ? {} : { [setup.name]: cookie } })
+      cookie = cookieValue(response, setup.name) ?? cookie
+      return response
+    }
+    const asked = await send('GET', '/orders')
+    t.equal(asked.headers.location, '/login-page', 'the protected page sends the visitor to log in')
+
+    const failed = await send('POST', '/login-form', { username: 'ada', password: 'wrong' })
+    t.equal(failed.statusCode, 302)
+    t.equal(failed.headers.location, '/login-page')
+    t.same((await send('GET', '/login-page')).json(), { errors: ['wrong name or password'] }, "the strategy's message, flashed")
+    t.same((await send('GET', '/login-page')).json(), { errors: [] }, 'once')
+
+    const logged = await send('POST', '/login-form', ADA)
+    t.equal(logged.headers.location, '/orders', 'back to the page that asked (returnTo kept through regenerate by clearSessionIgnoreFields)')
+    t.same((await send('GET', '/orders')).json(), { user: { id: 'u1', name: 'Ada' }, welcome: ['welcome Ada'] })
+    const data = (await send('GET', '/data')).json().data as Record<string, unknown>
+    t.notOk('returnTo' in data, 'returnTo is removed once used')
+    t.equal(data['passport'], 'u1')
   })
 }
