@@ -65,3 +65,29 @@ t.test('a corrupt user index reads as no sessions', async (t) => {
     t.same(await users.list('ada', Date.now()), [], corrupt)
   }
 })
+
+t.test('a listed session whose stored text is not a live session any more is left out of its user\'s list', async (t) => {
+  const archive = new MemoryArchive()
+  const app = await buildApp(t, { mode: 'archive', archive })
+  app.post('/login', async (request) => { request.session.bindUser('ada'); return { id: request.session.id } })
+  const first = await app.inject({ method: 'POST', url: '/login' })
+  const second = await app.inject({ method: 'POST', url: '/login' })
+  t.equal((await app.sessions.list('ada')).length, 2)
+  await archive.set(first.json().id, 'session', 'not a session')
+  t.equal((await app.sessions.list('ada')).length, 1)
+  await archive.set(second.json().id, 'session', JSON.stringify({ c: 1, t: 1, d: {} }))
+  t.same(await app.sessions.list('ada'), [], 'nor one past its timeouts')
+})
+
+t.test('archive mode: load() of a session another request destroyed meanwhile gives a fresh session', async (t) => {
+  const archive = new MemoryArchive()
+  const app = await buildApp(t, { mode: 'archive', archive })
+  app.post('/visit', async (request) => { request.session.set('visits', 1); return 'ok' })
+  app.post('/reload', async (request) => {
+    await archive.removeDomain(request.session.id!)
+    await request.session.load()
+    return { isNew: request.session.isNew, visits: request.session.get('visits') ?? null }
+  })
+  const cookie = cookieValue(await app.inject({ method: 'POST', url: '/visit' }), 'session-id')!
+  t.same((await app.inject({ method: 'POST', url: '/reload', cookies: { 'session-id': cookie } })).json(), { isNew: true, visits: null })
+})
