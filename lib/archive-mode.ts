@@ -134,7 +134,7 @@ export class ArchiveMode implements SessionEngine {
     if (expired !== undefined) return expired
     const state = session[kState]
     if (!restoreSession(state, stored, this.codec, session[kRequest].log)) return 'a value of a type not registered'
-    state.bytes = text.length
+    state.bytes = Buffer.byteLength(text)
     return undefined
   }
 
@@ -224,14 +224,22 @@ export class ArchiveMode implements SessionEngine {
     // Without a response to carry it, only a session whose cookie the browser already holds can be stored.
     const detached = explicit && cookieCannotBeSent(session)
     if (detached && (creating || state.replaced !== undefined)) throw new FST_SESSION_HEADERS_SENT()
+    const replaced = state.replaced
     let stored: boolean
     try {
-      stored = await this.#locks.run(id, () => this.#write(state, id, now, ttl))
+      // A regenerated session replaces the one this request read only while
+      // that one lives: a logout or revocation meanwhile wins, in this
+      // process under the old id's lock, which a revocation takes too.
+      stored = replaced === undefined
+        ? await this.#locks.run(id, () => this.#write(state, id, now, ttl))
+        : await this.#locks.run(replaced, async () => {
+          if (await this.#archive.get(replaced, SESSION_KEY) === undefined) return false
+          if (!await this.#locks.run(id, () => this.#write(state, id, now, ttl))) return false
+          await this.#archive.removeDomain(replaced)
+          return true
+        })
       if (stored) {
-        if (state.replaced !== undefined) {
-          await this.revokeId(state.replaced)
-          state.replaced = undefined
-        }
+        state.replaced = undefined
         await syncUserIndex(this.#users, state, { m: 'a', i: id }, this.options.absoluteTimeout, now)
       }
     } catch (error) {
@@ -298,7 +306,7 @@ export class ArchiveMode implements SessionEngine {
 
   /** When a session was last stored, or undefined when it is gone. */
   async lastSaved (id: string): Promise<number | undefined> {
-    const text = await this.#archive.get(id, SESSION_KEY)
+    const text = await this.#fetch(id)
     if (text === undefined) return undefined
     const stored = parseStoredSession(text)
     return typeof stored === 'string' || timedOut(stored, Date.now(), this.options) !== undefined ? undefined : stored.t

@@ -95,6 +95,8 @@ export function emitCookie (session: Session, cookie: string, explicit: boolean)
   if (raw.headersSent) throw new FST_SESSION_HEADERS_SENT()
   const others = cookieList(raw.getHeader('set-cookie')).filter((item) => item !== state.rawCookie)
   raw.setHeader('set-cookie', [...others, cookie])
+  // A reply that bypasses onSend gets the same privacy as one that does not.
+  if (!raw.hasHeader('cache-control') && !session[kReply].hasHeader('cache-control')) raw.setHeader('cache-control', 'private, no-cache="set-cookie"')
   state.rawCookie = cookie
 }
 

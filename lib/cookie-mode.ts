@@ -3,8 +3,9 @@ import { archiveFailure, isAtCapacity, warnAtCapacity } from './archive-failure.
 import type { Archive } from './archives/archive.js'
 import type { Codec } from './codec.js'
 import { CookieWriter, emitCookie, readCookie, sendCookie } from './cookie-header.js'
-import { FST_SESSION_COOKIE_TOO_LARGE, FST_SESSION_HEADERS_SENT } from './errors.js'
+import { FST_SESSION_COOKIE_TOO_LARGE, FST_SESSION_HEADERS_SENT, FST_SESSION_NOT_REVOCABLE } from './errors.js'
 import { IronSealer } from './iron-token.js'
+import { KeyedQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { createSessionId } from './session-id.js'
 import {
@@ -45,26 +46,33 @@ export class CookieMode implements SessionEngine {
   readonly #sealer: IronSealer
   readonly #cookie: CookieWriter
   readonly #users: UserSessions
-  readonly #archive: (() => Archive) | undefined
+  readonly #archive: () => Archive
+  readonly #revocable: boolean
+  /** Writes and removals of one record run one at a time in this process. */
+  readonly #locks = new KeyedQueue()
   /** Records known to exist, and until when that is trusted (ms). */
   readonly #checked = new Map<string, number>()
 
-  constructor (options: ResolvedOptions, codec: Codec, users: UserSessions, archive: (() => Archive) | undefined) {
+  constructor (options: ResolvedOptions, codec: Codec, users: UserSessions, archive: () => Archive) {
     this.options = options
     this.codec = codec
     this.#sealer = new IronSealer(options.secrets)
     this.#cookie = new CookieWriter(options.cookieName, options.cookie)
     this.#users = users
     this.#archive = archive
+    this.#revocable = options.revocable
   }
 
   start (request: FastifyRequest, reply: FastifyReply): Session | Promise<Session> {
     const session = new Session(this, request, reply, emptyState(readCookie(request, this.#cookie.name)))
-    if (this.#archive === undefined || session[kState].source === undefined) return session
+    if (!this.#revocable || session[kState].source === undefined) return session
     return this.#checkRecord(session).then(() => session)
   }
 
   newHandle (userId: string): string {
+    // Where app.sessions lists sessions (an archive-mode app), a stateless
+    // session bound to a user would be missing from the list, and could not be revoked.
+    if (!this.#revocable && this.options.mode === 'archive') throw new FST_SESSION_NOT_REVOCABLE()
     return this.#users.newHandle(userId)
   }
 
@@ -92,7 +100,7 @@ export class CookieMode implements SessionEngine {
     if (typeof payload === 'string') return payload
     const expired = timedOut(payload, now, this.options)
     if (expired !== undefined) return expired
-    if (this.#archive !== undefined && payload.r === undefined) return 'the seal names no revocation record'
+    if (this.#revocable && payload.r === undefined) return 'the seal names no revocation record'
     // Sealed with an older secret: reseal with the current one in this response.
     if (restoreSession(state, payload, this.codec, log) && unsealed.secretIndex !== 0) state.touched = true
     return undefined
@@ -112,7 +120,7 @@ export class CookieMode implements SessionEngine {
     if (until !== undefined && until > now) return true
     let text: string | undefined
     try {
-      text = await (this.#archive as () => Archive)().get(record, RECORD_KEY)
+      text = await this.#archive().get(record, RECORD_KEY)
     } catch (error) {
       throw archiveFailure(error)
     }
@@ -129,7 +137,7 @@ export class CookieMode implements SessionEngine {
   async revokeRecord (record: string): Promise<void> {
     this.#checked.delete(record)
     try {
-      await (this.#archive as () => Archive)().removeDomain(record)
+      await this.#locks.run(record, () => this.#archive().removeDomain(record))
     } catch (error) {
       throw archiveFailure(error)
     }
@@ -137,7 +145,12 @@ export class CookieMode implements SessionEngine {
 
   /** When a revocable session's record was last written, or undefined when it is gone. */
   async recordSeen (record: string): Promise<number | undefined> {
-    const text = await (this.#archive as () => Archive)().get(record, RECORD_KEY)
+    let text: string | undefined
+    try {
+      text = await this.#archive().get(record, RECORD_KEY)
+    } catch (error) {
+      throw archiveFailure(error)
+    }
     if (text === undefined) return undefined
     const stored = parseStoredSession(text)
     return typeof stored === 'string' ? undefined : stored.t
@@ -156,7 +169,7 @@ export class CookieMode implements SessionEngine {
       state.changed = true
       return
     }
-    if (this.#archive === undefined) this.decode(session)
+    if (!this.#revocable) this.decode(session)
     else await this.#checkRecord(session)
   }
 
@@ -171,7 +184,7 @@ export class CookieMode implements SessionEngine {
     const came = state.source !== undefined
     const records = [state.record, state.replacedRecord].filter((record) => record !== undefined)
     const handles = [state.handle, state.retiredHandle].filter((handle) => handle !== undefined)
-    if (this.#archive !== undefined) {
+    if (this.#revocable) {
       await Promise.all(records.map((record) => this.revokeRecord(record)))
       await Promise.all(handles.map((handle) => this.#users.remove(handle)))
     }
@@ -189,7 +202,7 @@ export class CookieMode implements SessionEngine {
     const state: CookieState = session[kState]
     keepOnly(state, keep)
     state[kRegenerated] = true
-    if (this.#archive !== undefined) {
+    if (this.#revocable) {
       state.replacedRecord ??= state.record
       state.record = undefined
     }
@@ -220,7 +233,7 @@ export class CookieMode implements SessionEngine {
     collectInPlaceChanges(state, this.codec)
     const now = Date.now()
     if (state.created === 0) state.created = now
-    if (this.#archive !== undefined) state.record ??= createSessionId()
+    if (this.#revocable) state.record ??= createSessionId()
     const expiresAt = expiryOf(state.created, now, state.maxAge, this.options)
     const token = this.#sealer.seal(JSON.stringify(storedForm(state, now)), expiresAt)
     const cookie = this.#cookie.set(request, token, Math.ceil((expiresAt - now) / 1000))
@@ -237,9 +250,10 @@ export class CookieMode implements SessionEngine {
       state.saved = now
       state.source = token
       state.rejected = false
+      ;(state as CookieState)[kRegenerated] = false
       emitCookie(session, cookie, explicit)
     }
-    if (this.#archive === undefined) {
+    if (!this.#revocable) {
       sent()
       return undefined
     }
@@ -248,35 +262,46 @@ export class CookieMode implements SessionEngine {
     })
   }
 
-  /** Writes a revocable session's record; false, and nothing written, when it was revoked meanwhile or the archive has no room for a new one. */
+  /**
+   * Writes a revocable session's record; false, and nothing written, when the
+   * session this request read (kept, or replaced by `regenerate()`) was
+   * revoked meanwhile, or the archive has no room for a new one. The check and
+   * the write hold that record's lock, which a revocation takes too.
+   */
   async #storeRecord (session: Session, now: number, expiresAt: number): Promise<boolean> {
     const state = session[kState]
     const record = state.record as string
-    const archive = (this.#archive as () => Archive)()
+    const archive = this.#archive()
     const text = JSON.stringify({ c: state.created, t: now, d: {} })
     const ttl = expiresAt - now
-    const existing = !state.isNew && state.replacedRecord === undefined
+    const guard = state.replacedRecord ?? (state.isNew ? undefined : record)
+    const creating = guard !== record
     try {
-      if (existing) {
-        // The session this request read: stored again only while its record lives.
-        const current = await archive.get(record, RECORD_KEY)
-        const written = current !== undefined && (archive.compareAndSet === undefined
-          ? (await archive.set(record, RECORD_KEY, text, ttl), true)
-          : await archive.compareAndSet(record, RECORD_KEY, current, text, ttl))
-        if (!written) {
-          this.#checked.delete(record)
-          lostToRevocation(session)
-          return false
-        }
-      } else {
-        await archive.set(record, RECORD_KEY, text, ttl)
+      const written = guard === undefined
+        ? (await archive.set(record, RECORD_KEY, text, ttl), true)
+        : await this.#locks.run(guard, async () => {
+          const current = await archive.get(guard, RECORD_KEY)
+          if (current === undefined) return false
+          if (!creating) {
+            if (archive.compareAndSet !== undefined) return await archive.compareAndSet(record, RECORD_KEY, current, text, ttl)
+            await archive.set(record, RECORD_KEY, text, ttl)
+            return true
+          }
+          await archive.set(record, RECORD_KEY, text, ttl)
+          this.#checked.delete(guard)
+          await archive.removeDomain(guard)
+          return true
+        })
+      if (!written) {
+        this.#checked.delete(guard as string)
+        state.record = undefined
+        lostToRevocation(session)
+        return false
       }
-      const replaced = state.replacedRecord
-      if (replaced !== undefined) await this.revokeRecord(replaced)
       state.replacedRecord = undefined
       await syncUserIndex(this.#users, state, { m: 'c', i: record }, this.options.absoluteTimeout, now)
     } catch (error) {
-      if (!existing && isAtCapacity(error)) {
+      if (creating && isAtCapacity(error)) {
         warnAtCapacity(session)
         state.record = undefined
         return false

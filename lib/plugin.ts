@@ -46,10 +46,10 @@ async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOpti
   // never creates the default file archive's directory.
   let archiveMode: ArchiveMode | undefined
   const archiveEngine = (): ArchiveMode => (archiveMode ??= new ArchiveMode(options, codec, archive(), users))
-  const users: UserSessions = new UserSessions(archive, options.secrets[0] as string,
+  const users: UserSessions = new UserSessions(archive, options.secrets,
     (entry) => entry.m === 'a' ? archiveEngine().lastSaved(entry.i) : cookieMode.recordSeen(entry.i),
     (entry) => entry.m === 'a' ? archiveEngine().revokeId(entry.i) : cookieMode.revokeRecord(entry.i))
-  const cookieMode = new CookieMode(options, codec, users, options.revocable ? archive : undefined)
+  const cookieMode = new CookieMode(options, codec, users, archive)
 
   let archiveRoutes = options.mode === 'archive' || options.revocable
   if (archiveRoutes && options.archive !== undefined) await readyArchive(options.archive)
@@ -61,7 +61,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOpti
       const session = (this as WithSession)[kSession]
       if (session === null) {
         throw new FST_SESSION_NOT_ENABLED(this.routeOptions.config.session === false
-          ? `on ${this.method} ${this.url}: its route has config: { session: false }`
+          ? `on ${this.method} ${this.routeOptions.url ?? ''}: its route has config: { session: false }`
           : 'before the fastify-sessions onRequest hook has run: read it in a later hook or in the handler')
       }
       return session

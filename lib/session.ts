@@ -461,7 +461,10 @@ export class Session {
     const state = this.#read()
     const codec = this[kEngine].codec
     const copy: Record<string, unknown> = {}
-    for (const key of Object.keys(state.json)) copy[key] = codec.fromJson(JSON.parse(JSON.stringify(state.json[key])) as Json)
+    for (const key of Object.keys(state.json)) {
+      // Defined, not assigned: a "__proto__" key stays an own key of the copy.
+      Object.defineProperty(copy, key, { value: codec.fromJson(JSON.parse(JSON.stringify(state.json[key])) as Json), enumerable: true, writable: true, configurable: true })
+    }
     return copy as SessionRecord
   }
 

@@ -1,5 +1,6 @@
 import { createHmac, randomBytes } from 'node:crypto'
 import type { Archive } from './archives/archive.js'
+import { archiveFailure } from './archive-failure.js'
 import { FST_SESSION_ARCHIVE_UNAVAILABLE, FST_SESSION_INVALID_ARGUMENT } from './errors.js'
 import { KeyedQueue } from './keyed-queue.js'
 import type { SessionMode } from './options.js'
@@ -60,21 +61,22 @@ function parseIndex (text: string | undefined): Index {
  */
 export class UserSessions {
   readonly #archive: () => Archive
-  readonly #key: Buffer
+  /** One key a secret: the first names the indexes of new bindings, every one is searched, so a rotation loses no binding. */
+  readonly #keys: readonly Buffer[]
   readonly #locks = new KeyedQueue()
   readonly #alive: Liveness
   readonly #end: Ending
 
-  constructor (archive: () => Archive, secret: string, alive: Liveness, end: Ending) {
+  constructor (archive: () => Archive, secrets: readonly string[], alive: Liveness, end: Ending) {
     this.#archive = archive
-    this.#key = Buffer.from(`fastify-sessions users ${secret}`)
+    this.#keys = secrets.map((secret) => Buffer.from(`fastify-sessions users ${secret}`))
     this.#alive = alive
     this.#end = end
   }
 
   /** A new handle for a session of `userId`: the user's key, then random characters. */
   newHandle (userId: string): string {
-    return this.#userKey(userId) + randomBytes(16).toString('base64url').slice(0, 44 - USER_KEY_LENGTH)
+    return this.#userKeys(userId)[0] + randomBytes(16).toString('base64url').slice(0, 44 - USER_KEY_LENGTH)
   }
 
   /** Adds a session to its user's index, dropping entries past their time, and ending the oldest beyond `MAX_USER_SESSIONS`. */
@@ -99,58 +101,60 @@ export class UserSessions {
   }
 
   async list (userId: string, now: number): Promise<SessionInfo[]> {
-    const userKey = this.#userKey(checkUserId(userId, 'app.sessions.list(userId)'))
-    const index = parseIndex(await this.#read(userKey))
     const live: SessionInfo[] = []
-    const dead: string[] = []
-    await Promise.all(Object.entries(index).map(async ([handle, entry]) => {
-      const lastSeen = entry.e > now ? await this.#alive(entry) : undefined
-      if (lastSeen === undefined) {
-        dead.push(handle)
-        return
-      }
-      live.push({ handle, mode: entry.m === 'a' ? 'archive' : 'cookie', createdAt: new Date(entry.c), lastSeenAt: new Date(lastSeen) })
-    }))
-    if (dead.length > 0) await this.#updateKey(userKey, (current) => { for (const handle of dead) delete current[handle] })
+    for (const userKey of this.#userKeys(checkUserId(userId, 'app.sessions.list(userId)'))) {
+      const index = parseIndex(await this.#read(userKey))
+      const dead: string[] = []
+      await Promise.all(Object.entries(index).map(async ([handle, entry]) => {
+        const lastSeen = entry.e > now ? await this.#alive(entry) : undefined
+        if (lastSeen === undefined) {
+          dead.push(handle)
+          return
+        }
+        live.push({ handle, mode: entry.m === 'a' ? 'archive' : 'cookie', createdAt: new Date(entry.c), lastSeenAt: new Date(lastSeen) })
+      }))
+      if (dead.length > 0) await this.#updateKey(userKey, (current) => { for (const handle of dead) delete current[handle] })
+    }
     return live.sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime() || (a.handle < b.handle ? -1 : 1))
   }
 
   async revoke (handle: string): Promise<boolean> {
     if (typeof handle !== 'string' || !HANDLE.test(handle)) return false
-    let found: IndexEntry | undefined
-    await this.#update(handle, (index) => {
-      found = index[handle]
-      delete index[handle]
-    })
+    const userKey = handle.slice(0, USER_KEY_LENGTH)
+    const found = parseIndex(await this.#read(userKey))[handle]
     if (found === undefined) return false
+    // Ended first, then taken out of the index: a failure leaves it listed, and revocable again.
     await this.#end(found)
+    await this.#updateKey(userKey, (index) => { delete index[handle] })
     return true
   }
 
   async revokeUser (userId: string, except: string | undefined): Promise<number> {
-    const userKey = this.#userKey(checkUserId(userId, 'app.sessions.revokeUser(userId)'))
+    const userKeys = this.#userKeys(checkUserId(userId, 'app.sessions.revokeUser(userId)'))
     if (except !== undefined && typeof except !== 'string') {
       throw new FST_SESSION_INVALID_ARGUMENT('app.sessions.revokeUser(userId, { except })', 'takes the handle of the session to keep')
     }
-    let ended: IndexEntry[] = []
-    await this.#updateKey(userKey, (index) => {
-      ended = []
-      for (const [handle, entry] of Object.entries(index)) {
-        if (handle === except) continue
-        ended.push(entry)
-        delete index[handle]
-      }
-    })
-    await Promise.all(ended.map(this.#end))
-    return ended.length
+    let ended = 0
+    for (const userKey of userKeys) {
+      const doomed = Object.entries(parseIndex(await this.#read(userKey))).filter(([handle]) => handle !== except)
+      await Promise.all(doomed.map(([, entry]) => this.#end(entry)))
+      if (doomed.length > 0) await this.#updateKey(userKey, (index) => { for (const [handle] of doomed) delete index[handle] })
+      ended += doomed.length
+    }
+    return ended
   }
 
-  #userKey (userId: string): string {
-    return createHmac('sha256', this.#key).update(userId).digest('base64url').slice(0, USER_KEY_LENGTH)
+  /** The user's index keys, one a secret, the current one first, without repeats. */
+  #userKeys (userId: string): string[] {
+    return [...new Set(this.#keys.map((key) => createHmac('sha256', key).update(userId).digest('base64url').slice(0, USER_KEY_LENGTH)))]
   }
 
   async #read (userKey: string): Promise<string | undefined> {
-    return await this.#archive().get(`user-${userKey}`, INDEX_KEY)
+    try {
+      return await this.#archive().get(`user-${userKey}`, INDEX_KEY)
+    } catch (error) {
+      throw archiveFailure(error)
+    }
   }
 
   #update (handle: string, change: (index: Index) => void): Promise<void> {
@@ -160,29 +164,31 @@ export class UserSessions {
   /** Read, change and write back a user's index: atomically across processes where the archive has `compareAndSet`. */
   #updateKey (userKey: string, change: (index: Index) => void): Promise<void> {
     const domain = `user-${userKey}`
-    return this.#locks.run(domain, async () => {
-      const archive = this.#archive()
-      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        const text = await archive.get(domain, INDEX_KEY)
-        const index = parseIndex(text)
-        change(index)
-        const entries = Object.values(index)
-        if (entries.length === 0) {
-          if (text !== undefined) await archive.removeDomain(domain)
-          return
-        }
-        const next = JSON.stringify(index)
-        if (next === text) return
-        const ttl = Math.max(1, Math.max(...entries.map((entry) => entry.e)) - Date.now())
-        if (archive.compareAndSet === undefined) await archive.set(domain, INDEX_KEY, next, ttl)
-        else if (!await archive.compareAndSet(domain, INDEX_KEY, text, next, ttl)) continue
-        // A domain is established once a read finds it: the index of a user
-        // with one session must not be the first to go when new sessions flood in.
-        if (text === undefined) await archive.get(domain, INDEX_KEY)
+    return this.#locks.run(domain, () => this.#change(domain, change)).catch((error: unknown) => { throw archiveFailure(error) })
+  }
+
+  async #change (domain: string, change: (index: Index) => void): Promise<void> {
+    const archive = this.#archive()
+    for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+      const text = await archive.get(domain, INDEX_KEY)
+      const index = parseIndex(text)
+      change(index)
+      const entries = Object.values(index)
+      if (entries.length === 0) {
+        if (text !== undefined) await archive.removeDomain(domain)
         return
       }
-      throw new FST_SESSION_ARCHIVE_UNAVAILABLE(`one user's session index was changed concurrently more than ${ATTEMPTS} times in a row`)
-    })
+      const next = JSON.stringify(index)
+      if (next === text) return
+      const ttl = Math.max(1, Math.max(...entries.map((entry) => entry.e)) - Date.now())
+      if (archive.compareAndSet === undefined) await archive.set(domain, INDEX_KEY, next, ttl)
+      else if (!await archive.compareAndSet(domain, INDEX_KEY, text, next, ttl)) continue
+      // A domain is established once a read finds it: the index of a user
+      // with one session must not be the first to go when new sessions flood in.
+      if (text === undefined) await archive.get(domain, INDEX_KEY)
+      return
+    }
+    throw new FST_SESSION_ARCHIVE_UNAVAILABLE(`one user's session index was changed concurrently more than ${ATTEMPTS} times in a row`)
   }
 }
 

@@ -56,7 +56,7 @@ t.test('a user index the archive cannot change consistently fails with FST_SESSI
 t.test('a corrupt user index reads as no sessions', async (t) => {
   const { UserSessions } = await import('../lib/user-sessions.js')
   const archive = new MemoryArchive()
-  const users = new UserSessions(() => archive, 'a-test-secret-that-is-32-chars!!', async () => Date.now(), async () => {})
+  const users = new UserSessions(() => archive, ['a-test-secret-that-is-32-chars!!'], async () => Date.now(), async () => {})
   const handle = users.newHandle('ada')
   await users.add(handle, { m: 'a', i: 'x'.repeat(32), c: Date.now(), e: Date.now() + 60_000 }, Date.now())
   t.equal((await users.list('ada', Date.now())).length, 1)

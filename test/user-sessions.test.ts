@@ -194,7 +194,7 @@ t.test('a user keeps at most 1,000 sessions: binding one more ends the oldest', 
   const { UserSessions, MAX_USER_SESSIONS } = await import('../lib/user-sessions.js')
   const archive = new MemoryArchive({ maxSessions: 5000 })
   const ended: string[] = []
-  const users = new UserSessions(() => archive, 'a-test-secret-that-is-32-chars!!', async () => Date.now(), async (entry) => { ended.push(entry.i) })
+  const users = new UserSessions(() => archive, ['a-test-secret-that-is-32-chars!!'], async () => Date.now(), async (entry) => { ended.push(entry.i) })
   const now = Date.now()
   for (let i = 0; i <= MAX_USER_SESSIONS; i++) {
     await users.add(users.newHandle('ada'), { m: 'a', i: `id-${i}`, c: now + i, e: now + 3_600_000 }, now)

@@ -63,7 +63,7 @@ async function passportApp (t: Test, setup: Setup, clearSessionIgnoreFields: str
       failureRedirect: '/login-page',
       failureFlash: true
     })
-  }, async () => 'unreached: the strategy redirects')
+  }, async (_request, reply) => reply) // passport has already redirected: the handler must not answer again
   app.get('/login-page', async (_request, reply) => ({ errors: reply.flash('error') }))
   app.get('/orders', async (request, reply) => {
     if (request.isAuthenticated()) return { user: request.user, welcome: reply.flash('success') }
