@@ -91,3 +91,26 @@ t.test('archive mode: load() of a session another request destroyed meanwhile gi
   const cookie = cookieValue(await app.inject({ method: 'POST', url: '/visit' }), 'session-id')!
   t.same((await app.inject({ method: 'POST', url: '/reload', cookies: { 'session-id': cookie } })).json(), { isNew: true, visits: null })
 })
+
+t.test('errors of a custom archive on the user index or a listed session are reduced to words too', async (t) => {
+  const inner = new MemoryArchive()
+  let failing = false
+  const fail = (domain: string): Error => new Error(`ETIMEDOUT GET ${domain}/session`)
+  const archive = {
+    get: async (d: string, k: string) => { if (failing) throw fail(d); return await inner.get(d, k) },
+    set: inner.set.bind(inner),
+    has: inner.has.bind(inner),
+    remove: inner.remove.bind(inner),
+    hasDomain: inner.hasDomain.bind(inner),
+    removeDomain: inner.removeDomain.bind(inner)
+  }
+  const app = await buildApp(t, { mode: 'archive', archive })
+  app.post('/login', async (request) => { request.session.bindUser('ada'); return 'ok' })
+  app.get('/devices', async () => await app.sessions.list('ada'))
+  await app.inject({ method: 'POST', url: '/login' })
+  failing = true
+  const devices = await app.inject('/devices')
+  t.equal(devices.statusCode, 503)
+  t.equal(devices.json().code, 'FST_SESSION_ARCHIVE_UNAVAILABLE')
+  t.notMatch(devices.body, /ETIMEDOUT|user-/, 'nothing of the store message or the domain names')
+})

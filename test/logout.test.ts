@@ -172,3 +172,64 @@ t.test('revocable cookie mode: another instance refuses a revoked token within R
   advanceClock(t, REVOCATION_CHECK_MS)
   t.same((await b.inject({ url: '/read', cookies: { session: token } })).json(), { user: null }, `b refuses it within ${REVOCATION_CHECK_MS} ms`)
 })
+
+/** A MemoryArchive whose every call takes `ms`, like a store across a network, and which has no compareAndSet. */
+function slowArchive (ms: number): MemoryArchive {
+  const inner = new MemoryArchive()
+  const slow = <T>(work: () => Promise<T>): Promise<T> => new Promise((resolve, reject) => setTimeout(() => { work().then(resolve, reject) }, ms))
+  return {
+    get: (d: string, k: string) => slow(() => inner.get(d, k)),
+    set: (d: string, k: string, v: string, ttl?: number) => slow(() => inner.set(d, k, v, ttl)),
+    has: (d: string, k: string) => slow(() => inner.has(d, k)),
+    remove: (d: string, k: string) => slow(() => inner.remove(d, k)),
+    hasDomain: (d: string) => slow(() => inner.hasDomain(d)),
+    removeDomain: (d: string) => slow(() => inner.removeDomain(d))
+  } as unknown as MemoryArchive
+}
+
+for (const mode of ['archive', 'cookie'] as const) {
+  const setup: Setup = mode === 'archive'
+    ? { label: 'archive mode on a slow archive', name: 'session-id', options: () => ({ mode: 'archive', archive: slowArchive(15) }) }
+    : { label: 'revocable cookie mode on a slow archive', name: 'session', options: () => ({ mode: 'cookie', revocable: true, archive: slowArchive(15) }) }
+
+  t.test(`${setup.label}, without compareAndSet: a save in flight at logout still loses to it`, async (t) => {
+    const { send, cookieOf, gate, entered } = await logoutApp(t, setup)
+    const cookie = cookieOf(await send('POST', '/login'))
+    const slow = send('POST', '/slow', cookie)
+    await entered.promise
+    t.equal((await send('POST', '/logout', cookie)).statusCode, 200)
+    gate.resolve()
+    t.same(setCookies(await slow), [], 'the slow save sends no cookie')
+    advanceClock(t, REVOCATION_CHECK_MS)
+    t.same((await send('GET', '/read', cookie)).json(), { user: null }, 'and the logged-out cookie stays dead')
+  })
+}
+
+for (const setup of SERVER_SIDE) {
+  t.test(`${setup.label}: a regenerate() in flight when the user is signed out everywhere does not carry the session on`, async (t) => {
+    const { app, send, cookieOf, gate, entered } = await logoutApp(t, setup)
+    app.post('/sudo', async (request) => {
+      entered.resolve()
+      await gate.promise
+      const user = request.session.get('user') as string | undefined
+      await request.session.regenerate(['user'])
+      if (user !== undefined) request.session.bindUser(user)
+      request.session.set('sudo', true)
+      return 'ok'
+    })
+    app.post('/bind-login', async (request) => {
+      await request.session.regenerate()
+      request.session.set('user', 'ada')
+      request.session.bindUser('ada')
+      return 'ok'
+    })
+    const cookie = cookieOf(await send('POST', '/bind-login'))
+    const sudo = send('POST', '/sudo', cookie)
+    await entered.promise
+    t.equal(await app.sessions.revokeUser('ada'), 1)
+    gate.resolve()
+    const elevated = await sudo
+    t.same(setCookies(elevated), [], 'no new session comes out of the revoked one')
+    t.same(await app.sessions.list('ada'), [])
+  })
+}

@@ -203,3 +203,54 @@ t.test('a response that sets a session cookie is private to the browser, unless 
   t.equal((await app.inject('/cached')).headers['cache-control'], 'no-store')
   t.equal((await app.inject('/plain')).headers['cache-control'], undefined, 'a response without a session cookie is left alone')
 })
+
+t.test('data() and JSON keep a "__proto__" key an own key of the copy, never its prototype', async (t) => {
+  const app = await buildApp(t)
+  app.post('/proto', async (request) => {
+    request.session.set('__proto__' as never, { isAdmin: true } as never)
+    request.session.set('name', 'bob')
+    const data = request.session.data() as Record<string, unknown>
+    return { inherited: (data as { isAdmin?: unknown }).isAdmin ?? null, keys: Object.keys(data), json: JSON.stringify(request.session) }
+  })
+  t.same((await app.inject({ method: 'POST', url: '/proto' })).json(), {
+    inherited: null,
+    keys: ['__proto__', 'name'],
+    json: '{"__proto__":{"isAdmin":true},"name":"bob"}'
+  })
+})
+
+t.test('cookie mode: regenerate(), save(), then load() reads what was just saved', async (t) => {
+  const app = await buildApp(t)
+  app.post('/login', async (request) => {
+    await request.session.regenerate()
+    request.session.set('user', 'alice')
+    await request.session.save()
+    await request.session.load()
+    return { user: request.session.get('user') ?? null }
+  })
+  app.get('/me', async (request) => ({ user: request.session.get('user') ?? null }))
+  const login = await app.inject({ method: 'POST', url: '/login' })
+  t.same(login.json(), { user: 'alice' })
+  t.same((await app.inject({ url: '/me', cookies: { session: cookieValue(login)! } })).json(), { user: 'alice' })
+})
+
+t.test('a hijacked reply that saves its session is private to the browser as well', async (t) => {
+  const app = await buildApp(t)
+  app.get('/events', async (request, reply) => {
+    reply.hijack()
+    request.session.set('user', 'ada')
+    await request.session.save()
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream' })
+    reply.raw.end('data: hi\n\n')
+  })
+  t.equal((await app.inject('/events')).headers['cache-control'], 'private, no-cache="set-cookie"')
+})
+
+t.test('FST_SESSION_NOT_ENABLED names the route, not the query string a client sent', async (t) => {
+  const app = await buildApp(t)
+  app.get('/off', { config: { session: false } }, async (request) => request.session.get('user'))
+  const response = await app.inject('/off?token=SECRET123')
+  t.equal(response.json().code, 'FST_SESSION_NOT_ENABLED')
+  t.notMatch(response.body, /SECRET123/)
+  t.match(response.json().message, /GET \/off/)
+})

@@ -37,3 +37,27 @@ t.test('cookie mode keeps its cookie size limit instead of maxSize', async (t) =
   app.post('/fill', async (request) => { request.session.set('blob', 'x'.repeat(2000)); return 'ok' })
   t.equal((await app.inject({ method: 'POST', url: '/fill' })).statusCode, 200)
 })
+
+t.test('archive mode: maxSize counts UTF-8 bytes, also for a session read back', async (t) => {
+  const archive = new MemoryArchive()
+  const app = await buildApp(t, { mode: 'archive', archive, maxSize: 65536 })
+  app.post('/add', async (request) => {
+    const { key } = request.query as { key: string }
+    try {
+      request.session.set(key, '中'.repeat(10_000))
+      return { code: 'none' }
+    } catch (error) {
+      return { code: (error as { code: string }).code }
+    }
+  })
+  let cookie = cookieValue(await app.inject({ method: 'POST', url: '/add?key=a' }), 'session-id')!
+  const codes: string[] = []
+  for (const key of ['b', 'c']) {
+    const response = await app.inject({ method: 'POST', url: `/add?key=${key}`, cookies: { 'session-id': cookie } })
+    codes.push(response.json().code)
+    cookie = cookieValue(response, 'session-id') ?? cookie
+  }
+  t.same(codes, ['none', 'FST_SESSION_TOO_LARGE'], 'three values of 30,000 bytes do not fit in 65,536')
+  const stored = await archive.get(cookie.split('.')[0]!, 'session')
+  t.ok(Buffer.byteLength(stored!) <= 65536, 'and the stored session is within maxSize')
+})

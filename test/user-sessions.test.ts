@@ -202,3 +202,55 @@ t.test('a user keeps at most 1,000 sessions: binding one more ends the oldest', 
   t.same(ended, ['id-0'])
   t.equal((await users.list('ada', now)).length, MAX_USER_SESSIONS)
 })
+
+t.test('after a secret rotation, list() and revokeUser() still find the sessions bound under the old secret', async (t) => {
+  const { OTHER_SECRET, SECRET } = await import('./helpers/app.js')
+  for (const mode of ['archive', 'cookie'] as const) {
+    const archive = new MemoryArchive()
+    const name = mode === 'archive' ? 'session-id' : 'session'
+    const routes = (app: FastifyInstance): void => {
+      app.post('/login', async (request) => { await request.session.regenerate(); request.session.set('user', 'ada'); request.session.bindUser('ada'); return 'ok' })
+      app.get('/me', async (request) => ({ user: request.session.get('user') ?? null }))
+    }
+    const before = await buildApp(t, { mode, revocable: mode === 'cookie', archive, secret: SECRET })
+    routes(before)
+    const cookie = cookieValue(await before.inject({ method: 'POST', url: '/login' }), name)!
+    const after = await buildApp(t, { mode, revocable: mode === 'cookie', archive, secret: [OTHER_SECRET, SECRET] })
+    routes(after)
+    t.equal((await after.sessions.list('ada')).length, 1, `${mode} mode: listed after the rotation`)
+    t.equal(await after.sessions.revokeUser('ada'), 1)
+    t.same((await after.inject({ url: '/me', cookies: { [name]: cookie } })).json(), { user: null }, `${mode} mode: signed out`)
+  }
+})
+
+t.test('apps sharing an archive end each other\'s sessions of one user, cookie and archive alike', async (t) => {
+  const archive = new MemoryArchive()
+  const web = await buildApp(t, { mode: 'cookie', revocable: true, archive })
+  const api = await buildApp(t, { mode: 'archive', archive })
+  for (const app of [web, api]) {
+    app.post('/login', async (request) => { await request.session.regenerate(); request.session.set('user', 'ada'); request.session.bindUser('ada'); return 'ok' })
+    app.get('/me', async (request) => ({ user: request.session.get('user') ?? null }))
+  }
+  const webCookie = cookieValue(await web.inject({ method: 'POST', url: '/login' }), 'session')!
+  const apiCookie = cookieValue(await api.inject({ method: 'POST', url: '/login' }), 'session-id')!
+  t.same((await api.sessions.list('ada')).map((session) => session.mode).sort(), ['archive', 'cookie'])
+  t.equal(await api.sessions.revokeUser('ada'), 2)
+  t.same((await web.inject({ url: '/me', cookies: { session: webCookie } })).json(), { user: null })
+  t.same((await api.inject({ url: '/me', cookies: { 'session-id': apiCookie } })).json(), { user: null })
+})
+
+t.test('an archive-mode app refuses bindUser() on a cookie-mode route without revocable, which it could neither list nor revoke', async (t) => {
+  const app = await buildApp(t, { mode: 'archive', archive: new MemoryArchive() })
+  app.post('/login-cookie', { config: { session: 'cookie' } }, async (request) => { request.session.bindUser('ada'); return 'ok' })
+  const response = await app.inject({ method: 'POST', url: '/login-cookie' })
+  t.equal(response.statusCode, 500)
+  t.equal(response.json().code, 'FST_SESSION_NOT_REVOCABLE')
+})
+
+t.test('plain cookie mode keeps a binding in the seal, with app.sessions unavailable', async (t) => {
+  const app = await buildApp(t)
+  app.post('/login', async (request) => { request.session.bindUser('ada'); return 'ok' })
+  app.get('/me', async (request) => ({ userId: request.session.userId ?? null }))
+  const cookie = cookieValue(await app.inject({ method: 'POST', url: '/login' }))!
+  t.same((await app.inject({ url: '/me', cookies: { session: cookie } })).json(), { userId: 'ada' })
+})
