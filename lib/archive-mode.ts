@@ -234,7 +234,8 @@ export class ArchiveMode implements SessionEngine {
         ? await this.#locks.run(id, () => this.#write(state, id, now, ttl))
         : await this.#locks.run(replaced, async () => {
           if (await this.#archive.get(replaced, SESSION_KEY) === undefined) return false
-          if (!await this.#locks.run(id, () => this.#write(state, id, now, ttl))) return false
+          // Under a new id, with nothing read to merge: the write stores or throws.
+          await this.#locks.run(id, () => this.#write(state, id, now, ttl))
           await this.#archive.removeDomain(replaced)
           return true
         })

@@ -61,7 +61,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOpti
       const session = (this as WithSession)[kSession]
       if (session === null) {
         throw new FST_SESSION_NOT_ENABLED(this.routeOptions.config.session === false
-          ? `on ${this.method} ${this.routeOptions.url ?? ''}: its route has config: { session: false }`
+          ? `on ${this.method} ${this.routeOptions.url as string}: its route has config: { session: false }`
           : 'before the fastify-sessions onRequest hook has run: read it in a later hook or in the handler')
       }
       return session

@@ -114,3 +114,41 @@ t.test('errors of a custom archive on the user index or a listed session are red
   t.equal(devices.json().code, 'FST_SESSION_ARCHIVE_UNAVAILABLE')
   t.notMatch(devices.body, /ETIMEDOUT|user-/, 'nothing of the store message or the domain names')
 })
+
+t.test('revocable cookie mode: a record that cannot be read behind list() answers 503 in words, even for an error that is not an Error', async (t) => {
+  const inner = new MemoryArchive()
+  let failing = false
+  const archive = {
+    get: async (d: string, k: string) => {
+      if (failing && !d.startsWith('user-')) throw 'ETIMEDOUT GET ' + d // eslint-disable-line no-throw-literal
+      return await inner.get(d, k)
+    },
+    set: inner.set.bind(inner),
+    has: inner.has.bind(inner),
+    remove: inner.remove.bind(inner),
+    hasDomain: inner.hasDomain.bind(inner),
+    removeDomain: inner.removeDomain.bind(inner)
+  }
+  const app = await buildApp(t, { mode: 'cookie', revocable: true, archive })
+  app.post('/login', async (request) => { request.session.bindUser('ada'); return 'ok' })
+  app.get('/devices', async () => await app.sessions.list('ada'))
+  await app.inject({ method: 'POST', url: '/login' })
+  failing = true
+  const devices = await app.inject('/devices')
+  t.equal(devices.statusCode, 503)
+  t.match(devices.json().message, /the archive failed \(string\)/)
+  t.notMatch(devices.body, /ETIMEDOUT/)
+})
+
+t.test('revocable cookie mode: load() reads the cookie again and checks its record', async (t) => {
+  const archive = new MemoryArchive()
+  const app = await buildApp(t, { mode: 'cookie', revocable: true, archive })
+  app.post('/login', async (request) => { request.session.set('user', 'ada'); return 'ok' })
+  app.post('/reload', async (request) => {
+    request.session.set('user', 'changed')
+    await request.session.load()
+    return { user: request.session.get('user') ?? null }
+  })
+  const cookie = cookieValue(await app.inject({ method: 'POST', url: '/login' }))!
+  t.same((await app.inject({ method: 'POST', url: '/reload', cookies: { session: cookie } })).json(), { user: 'ada' })
+})

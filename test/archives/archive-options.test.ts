@@ -12,5 +12,7 @@ t.test('every archive refuses an option it does not know, naming it, instead of 
   for (const [option, make] of cases) {
     t.throws(make, { code: 'FST_SESSION_INVALID_OPTION', option }, option)
   }
-  t.throws(() => new MemoryArchive('big' as never), { code: 'FST_SESSION_INVALID_OPTION', option: 'MemoryArchive options' })
+  for (const options of ['big', null, []]) {
+    t.throws(() => new MemoryArchive(options as never), { code: 'FST_SESSION_INVALID_OPTION', option: 'MemoryArchive options' }, JSON.stringify(options))
+  }
 })
