@@ -1,7 +1,26 @@
 import t from 'tap'
-import { MemoryArchive } from '../lib/index.js'
+import { MemoryArchive, type Archive } from '../lib/index.js'
 import { buildApp, cookieValue, LogCapture } from './helpers/app.js'
 import { RecordingArchive } from './helpers/archives.js'
+
+/** A MemoryArchive without compareAndSet whose reads, once `fail()` is called, throw what `fault` gives for a domain (nothing: the read goes through). */
+function faultyGets (fault: (domain: string) => unknown): { archive: Archive, fail: () => void } {
+  const inner = new MemoryArchive()
+  let failing = false
+  const archive: Archive = {
+    get: async (domain, key) => {
+      const error = failing ? fault(domain) : undefined
+      if (error !== undefined) throw error
+      return await inner.get(domain, key)
+    },
+    set: inner.set.bind(inner),
+    has: inner.has.bind(inner),
+    remove: inner.remove.bind(inner),
+    hasDomain: inner.hasDomain.bind(inner),
+    removeDomain: inner.removeDomain.bind(inner)
+  }
+  return { archive, fail: () => { failing = true } }
+}
 
 const SECRETISH = 'id=AbCdEfGh12345678 data={"user":"ada"}'
 
@@ -93,22 +112,12 @@ t.test('archive mode: load() of a session another request destroyed meanwhile gi
 })
 
 t.test('errors of a custom archive on the user index or a listed session are reduced to words too', async (t) => {
-  const inner = new MemoryArchive()
-  let failing = false
-  const fail = (domain: string): Error => new Error(`ETIMEDOUT GET ${domain}/session`)
-  const archive = {
-    get: async (d: string, k: string) => { if (failing) throw fail(d); return await inner.get(d, k) },
-    set: inner.set.bind(inner),
-    has: inner.has.bind(inner),
-    remove: inner.remove.bind(inner),
-    hasDomain: inner.hasDomain.bind(inner),
-    removeDomain: inner.removeDomain.bind(inner)
-  }
+  const { archive, fail } = faultyGets((domain) => new Error(`ETIMEDOUT GET ${domain}/session`))
   const app = await buildApp(t, { mode: 'archive', archive })
   app.post('/login', async (request) => { request.session.bindUser('ada'); return 'ok' })
   app.get('/devices', async () => await app.sessions.list('ada'))
   await app.inject({ method: 'POST', url: '/login' })
-  failing = true
+  fail()
   const devices = await app.inject('/devices')
   t.equal(devices.statusCode, 503)
   t.equal(devices.json().code, 'FST_SESSION_ARCHIVE_UNAVAILABLE')
@@ -116,24 +125,13 @@ t.test('errors of a custom archive on the user index or a listed session are red
 })
 
 t.test('revocable cookie mode: a record that cannot be read behind list() answers 503 in words, even for an error that is not an Error', async (t) => {
-  const inner = new MemoryArchive()
-  let failing = false
-  const archive = {
-    get: async (d: string, k: string) => {
-      if (failing && !d.startsWith('user-')) throw 'ETIMEDOUT GET ' + d // eslint-disable-line no-throw-literal
-      return await inner.get(d, k)
-    },
-    set: inner.set.bind(inner),
-    has: inner.has.bind(inner),
-    remove: inner.remove.bind(inner),
-    hasDomain: inner.hasDomain.bind(inner),
-    removeDomain: inner.removeDomain.bind(inner)
-  }
+  // Not even an Error: all there is to say of it is its type.
+  const { archive, fail } = faultyGets((domain) => domain.startsWith('user-') ? undefined : `ETIMEDOUT GET ${domain}`)
   const app = await buildApp(t, { mode: 'cookie', revocable: true, archive })
   app.post('/login', async (request) => { request.session.bindUser('ada'); return 'ok' })
   app.get('/devices', async () => await app.sessions.list('ada'))
   await app.inject({ method: 'POST', url: '/login' })
-  failing = true
+  fail()
   const devices = await app.inject('/devices')
   t.equal(devices.statusCode, 503)
   t.match(devices.json().message, /the archive failed \(string\)/)

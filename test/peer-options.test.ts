@@ -87,7 +87,7 @@ const typos: Array<[Record<string, unknown>, string, string]> = [
   [{ cookiename: 'sid' }, 'cookiename', 'cookieName'],
   [{ rolling: true, roling: true }, 'roling', 'rolling'],
   [{ mdoe: 'archive' }, 'mdoe', 'mode'],
-  [{ cookie: { httponly: true } }, 'cookie.httponly', 'cookie.httpOnly'],
+  [{ cookie: { httponly: false } }, 'cookie.httponly', 'cookie.httpOnly'],
   [{ cookie: { samesite: 'lax' } }, 'cookie.samesite', 'cookie.sameSite'],
   [{ cookie: { persistant: false } }, 'cookie.persistant', 'cookie.persistent'],
   [{ cookieSize: { maximum: 4096 } }, 'cookieSize.maximum', 'cookieSize.max'],
