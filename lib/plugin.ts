@@ -89,7 +89,7 @@ async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOpti
     const started = mode === 'cookie'
       ? cookieMode.start(request, reply)
       : mode === 'archive' ? archiveEngine().start(request, reply) : null
-    if (started === null || !('then' in started)) {
+    if (!(started instanceof Promise)) {
       (request as WithSession)[kSession] = started
       done()
       return
