@@ -194,7 +194,9 @@ async function allUnder (dir: string): Promise<string[]> {
 }
 
 async function runChild (kit: string, dir: string, id: string, fresh: string, asUid: number | undefined) {
-  const options = asUid === undefined ? { cwd: kit } : { cwd: kit, uid: asUid, gid: asUid }
+  // Not the test runner's NODE_OPTIONS: its loaders live in this checkout, which the child's user may not be able to enter.
+  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }
+  const options = asUid === undefined ? { cwd: kit, env } : { cwd: kit, env, uid: asUid, gid: asUid }
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', child, kit, dir, id, fresh], options)
   return JSON.parse(stdout.trim().split('\n').pop() as string) as Record<'ready' | 'change' | 'create' | 'read', Outcome>
 }
