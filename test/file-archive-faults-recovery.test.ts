@@ -194,10 +194,10 @@ async function allUnder (dir: string): Promise<string[]> {
 }
 
 async function runChild (kit: string, dir: string, id: string, fresh: string, asUid: number | undefined) {
-  // Not the test runner's NODE_OPTIONS: its loaders live in this checkout, which the child's user may not be able to enter.
-  const env = { PATH: process.env['PATH'] ?? '/usr/bin:/bin' }
-  const options = asUid === undefined ? { cwd: kit, env } : { cwd: kit, env, uid: asUid, gid: asUid }
-  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', child, kit, dir, id, fresh], options)
+  const options = asUid === undefined ? { cwd: kit } : { cwd: kit, uid: asUid, gid: asUid }
+  // Through env -u: the test runner hands its children loaders (NODE_OPTIONS) from this
+  // checkout, which the child's user may not be able to enter.
+  const { stdout } = await promisify(execFile)('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, '--input-type=module', '-e', child, kit, dir, id, fresh], options)
   return JSON.parse(stdout.trim().split('\n').pop() as string) as Record<'ready' | 'change' | 'create' | 'read', Outcome>
 }
 
