@@ -5,7 +5,6 @@ import { FST_SESSION_INVALID_OPTION } from '../errors.js'
  * `maxSesions` would otherwise leave the default in force without a word.
  */
 export function refuseUnknownOptions (archive: string, options: unknown, known: readonly string[]): void {
-  if (options === undefined) return
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw Object.assign(new FST_SESSION_INVALID_OPTION(`${archive} options`, 'must be an object'), { option: `${archive} options` })
   }
