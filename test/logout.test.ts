@@ -3,24 +3,11 @@ import t, { type Test } from 'tap'
 import { MemoryArchive, type FastifySessionsOptions } from '../lib/index.js'
 import { REVOCATION_CHECK_MS } from '../lib/cookie-mode.js'
 import { buildApp, cookieValue, setCookies } from './helpers/app.js'
+import { deferred } from './helpers/archives.js'
 import { advanceClock } from './helpers/clock.js'
+import { ARCHIVE_MODE, REVOCABLE_COOKIE_MODE, type Setup } from './helpers/setups.js'
 
-function deferred (): { promise: Promise<void>, resolve: () => void } {
-  let resolve!: () => void
-  const promise = new Promise<void>((_resolve) => { resolve = _resolve })
-  return { promise, resolve }
-}
-
-interface Setup {
-  readonly label: string
-  readonly name: string
-  readonly options: () => Partial<FastifySessionsOptions>
-}
-
-const SERVER_SIDE: readonly Setup[] = [
-  { label: 'archive mode', name: 'session-id', options: () => ({ mode: 'archive', archive: new MemoryArchive() }) },
-  { label: 'revocable cookie mode', name: 'session', options: () => ({ mode: 'cookie', revocable: true, archive: new MemoryArchive() }) }
-]
+const SERVER_SIDE: readonly Setup[] = [ARCHIVE_MODE, REVOCABLE_COOKIE_MODE]
 
 /** Login, read, a write that waits for a gate, an untouched route that waits, and logout. */
 async function logoutApp (t: Test, setup: Setup, extra: Partial<FastifySessionsOptions> = {}) {

@@ -1,19 +1,10 @@
 import fastifyFlash from '@fastify/flash'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
-import { MemoryArchive, type FastifySessionsOptions } from '../../lib/index.js'
 import { buildApp, cookieValue, setCookies } from '../helpers/app.js'
+import { ARCHIVE_MODE, COOKIE_MODE, type Setup } from '../helpers/setups.js'
 
-interface Setup {
-  readonly label: string
-  readonly name: string
-  readonly options: () => Partial<FastifySessionsOptions>
-}
-
-const SETUPS: readonly Setup[] = [
-  { label: 'cookie mode', name: 'session', options: () => ({}) },
-  { label: 'archive mode', name: 'session-id', options: () => ({ mode: 'archive', archive: new MemoryArchive() }) }
-]
+const SETUPS: readonly Setup[] = [COOKIE_MODE, ARCHIVE_MODE]
 
 /** A form that flashes and redirects, a page that reads the flashes, a visit that stores something. */
 async function flashApp (t: Test, setup: Setup): Promise<FastifyInstance> {

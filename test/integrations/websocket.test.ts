@@ -4,17 +4,11 @@ import fastifyWebsocket from '@fastify/websocket'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
 import WebSocket from 'ws'
-import { MemoryArchive, type FastifySessionsOptions } from '../../lib/index.js'
 import { buildApp, cookieValue } from '../helpers/app.js'
+import { ARCHIVE_MODE, COOKIE_MODE, type Setup } from '../helpers/setups.js'
 
-interface Setup {
-  readonly label: string
-  readonly name: string
-  readonly options: () => Partial<FastifySessionsOptions>
-}
-
-const COOKIE: Setup = { label: 'cookie mode', name: 'session', options: () => ({}) }
-const ARCHIVE: Setup = { label: 'archive mode', name: 'session-id', options: () => ({ mode: 'archive', archive: new MemoryArchive() }) }
+const COOKIE = COOKIE_MODE
+const ARCHIVE = ARCHIVE_MODE
 
 /**
  * A login over HTTP and a websocket route that answers each message: `who`
