@@ -1,14 +1,15 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { archiveFailure, isAtCapacity, warnAtCapacity } from './archive-failure.js'
 import type { Archive } from './archives/archive.js'
+import type { CookieMode } from './cookie-mode.js'
 import type { Codec, Json } from './codec.js'
 import { CookieWriter, emitCookie, readCookie, sendCookie } from './cookie-header.js'
-import { FST_SESSION_ARCHIVE_UNAVAILABLE, FST_SESSION_HEADERS_SENT } from './errors.js'
+import { FST_SESSION_ARCHIVE_UNAVAILABLE, FST_SESSION_HEADERS_SENT, FST_SESSION_TOO_LARGE } from './errors.js'
 import { KeyedQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { createSessionId, IdSigner } from './session-id.js'
 import {
-  collectInPlaceChanges, cookieCannotBeSent, emptyState, expiryOf, keepOnly, kReply, kRequest, kState, parseStoredSession, resetState,
+  collectInPlaceChanges, cookieCannotBeSent, emptyState, expiryOf, keepOnly, kEngine, kReply, kRequest, kState, parseStoredSession, resetState,
   restoreSession, Session, storedForm, timedOut, lostToRevocation, type SessionEngine, type SessionState
 } from './session.js'
 import { syncUserIndex, type UserSessions } from './user-sessions.js'
@@ -32,7 +33,23 @@ function mergeChanges (stored: Record<string, Json>, state: SessionState): Recor
 
 /** Archive mode's part of a session's state: the stored text read in `onRequest`, parsed on first use. */
 const kPending = Symbol('fastify-sessions.pending')
-type PendingState = SessionState & { [kPending]?: string | undefined }
+/**
+ * A cookie-mode route's session that outgrew its cookie and lives in the
+ * archive: the cookies its next response clears besides (the sealed cookie a
+ * request still brought), and its id cookie is `<cookieName>.id`.
+ */
+const kMoved = Symbol('fastify-sessions.moved')
+type PendingState = SessionState & { [kPending]?: string | undefined, [kMoved]?: Moved }
+
+interface Moved {
+  /** Cookies the next response clears besides its own. */
+  clears: string[]
+  /** Whether it is being moved in, too large for its cookie by definition. */
+  adopting: boolean
+}
+
+/** What an id cookie names: the id when this server signed it, and what is stored under it. */
+interface Found { id: string, text: string | undefined, secretIndex: number }
 
 /**
  * Archive mode: the cookie carries a signed random id, the state lives in an
@@ -55,46 +72,114 @@ export class ArchiveMode implements SessionEngine {
   readonly #archive: Archive
   readonly #ids: IdSigner
   readonly #cookie: CookieWriter
+  /** The id cookie of cookie-mode sessions that moved here when they outgrew their cookie. */
+  readonly #movedCookie: CookieWriter
   readonly #users: UserSessions
+  readonly #cookieMode: CookieMode
   readonly #locks = new KeyedQueue()
 
-  constructor (options: ResolvedOptions, codec: Codec, archive: Archive, users: UserSessions) {
+  constructor (options: ResolvedOptions, codec: Codec, archive: Archive, users: UserSessions, cookieMode: CookieMode) {
     this.options = options
     this.maxSize = options.maxSize
     this.codec = codec
     this.#archive = archive
     this.#ids = new IdSigner(options.secrets)
     this.#cookie = new CookieWriter(options.idCookieName, options.cookie)
+    this.#movedCookie = new CookieWriter(cookieMode.movedName, options.cookie)
     this.#users = users
+    this.#cookieMode = cookieMode
   }
 
   async start (request: FastifyRequest, reply: FastifyReply): Promise<Session> {
-    const state: PendingState = emptyState(undefined)
-    state.dirty = new Set()
-    const session = new Session(this, request, reply, state)
+    const session = this.#newSession(request, reply)
     const value = readCookie(request, this.#cookie.name)
     if (value !== undefined && value !== '') {
-      const verified = this.#ids.verify(value)
-      if (verified === undefined) {
-        this.#reject(session, 'the id cookie is not one this server signed')
-      } else {
-        const text = await this.#fetch(verified.id)
-        if (text === undefined) {
-          this.#reject(session, 'no session is stored under this id')
-        } else {
-          state[kPending] = text
-          state.id = verified.id
-          state.source = verified.id
-          // Signed with an older secret: sign it again with the current one.
-          if (verified.secretIndex !== 0) state.touched = true
-          return session
-        }
-      }
+      const found = await this.#find(value)
+      if (found?.text !== undefined) return this.#opened(session, found)
+      this.#reject(session, found === undefined ? 'the id cookie is not one this server signed' : 'no session is stored under this id')
     }
+    const state = session[kState]
     resetState(state)
     state.loaded = true
     state.id = createSessionId()
     return session
+  }
+
+  /**
+   * A cookie-mode route's session that moved here: the session, or, when it
+   * is not stored (any more), the id the cookie named if this server signed it.
+   */
+  async startMoved (request: FastifyRequest, reply: FastifyReply, value: string, sealedCame: boolean): Promise<Session | { gone: string | undefined }> {
+    const found = await this.#find(value)
+    if (found?.text === undefined) return { gone: found?.id }
+    const session = this.#newSession(request, reply)
+    // A sealed cookie beside the id is older than the move: the id wins, and the sealed cookie goes.
+    ;(session[kState] as PendingState)[kMoved] = { clears: sealedCame ? this.#cookieMode.clearAll(session) : [], adopting: false }
+    return this.#opened(session, found)
+  }
+
+  #newSession (request: FastifyRequest, reply: FastifyReply): Session {
+    const state: PendingState = emptyState(undefined)
+    state.dirty = new Set()
+    return new Session(this, request, reply, state)
+  }
+
+  async #find (value: string): Promise<Found | undefined> {
+    const verified = this.#ids.verify(value)
+    if (verified === undefined) return undefined
+    return { id: verified.id, text: await this.#fetch(verified.id), secretIndex: verified.secretIndex }
+  }
+
+  #opened (session: Session, found: Found): Session {
+    const state: PendingState = session[kState]
+    state[kPending] = found.text
+    state.id = found.id
+    state.source = found.id
+    // Signed with an older secret: sign it again with the current one.
+    if (found.secretIndex !== 0) state.touched = true
+    return session
+  }
+
+  /**
+   * Takes in a cookie-mode session that outgrew its cookie: stored under a new
+   * id, established at once (a flood of new sessions cannot evict it), with
+   * `clears` (its sealed cookies) in the same response. False when the archive
+   * had no room: nothing is sent, and the browser keeps its sealed cookie.
+   */
+  async adopt (session: Session, explicit: boolean, clears: string[]): Promise<boolean> {
+    const state: PendingState = session[kState]
+    state.id = createSessionId()
+    state.source = undefined
+    state.dirty = new Set()
+    const moved: Moved = { clears, adopting: true }
+    state[kMoved] = moved
+    state.bytes = Buffer.byteLength(JSON.stringify(storedForm(state, Date.now())))
+    if (state.bytes > this.maxSize) throw new FST_SESSION_TOO_LARGE('(the whole session, moving to the archive)', state.bytes, this.maxSize)
+    if (state.handle !== undefined) state.userChanged = true
+    session[kEngine] = this
+    await this.#store(session, explicit)
+    moved.adopting = false
+    if (state.source !== state.id) return false
+    try {
+      await this.#archive.get(state.id as string, SESSION_KEY)
+    } catch (error) {
+      throw archiveFailure(error)
+    }
+    return true
+  }
+
+  /** The id cookie of a session: the moved sessions' own, or archive mode's. */
+  #cookieOf (state: PendingState): CookieWriter {
+    return state[kMoved] === undefined ? this.#cookie : this.#movedCookie
+  }
+
+  /** The cookies a moved session's response clears besides its own, once. */
+  #takeClears (state: PendingState): string[] {
+    const moved = state[kMoved]
+    if (moved === undefined || moved.clears.length === 0) return []
+    const clears = moved.clears
+    moved.clears = []
+    return clears
   }
 
   async #fetch (id: string): Promise<string | undefined> {
@@ -182,7 +267,7 @@ export class ArchiveMode implements SessionEngine {
     state.rejected = false
     state.id = createSessionId()
     // A request that brought no session has no cookie to clear.
-    if (came) emitCookie(session, this.#cookie.clear(session[kRequest]), true)
+    if (came) emitCookie(session, [this.#cookieOf(state).clear(session[kRequest]), ...this.#takeClears(state)], true)
     else state.setCookie = undefined
   }
 
@@ -196,10 +281,10 @@ export class ArchiveMode implements SessionEngine {
   }
 
   commit (session: Session): Promise<void> | void {
-    const state = session[kState]
+    const state: PendingState = session[kState]
     if (!state.loaded) {
       if (!this.options.rolling && !state.touched) {
-        sendCookie(session, session[kReply])
+        this.#sendClears(session)
         return
       }
       this.decode(session)
@@ -209,7 +294,15 @@ export class ArchiveMode implements SessionEngine {
       return this.#store(session, false).then(() => sendCookie(session, session[kReply]))
     }
     // A cookie we refused would come back with every request: clear it once.
-    if (state.rejected && state.setCookie === undefined) state.setCookie = this.#cookie.clear(session[kRequest])
+    if (state.rejected && state.setCookie === undefined) state.setCookie = [this.#cookieOf(state).clear(session[kRequest])]
+    this.#sendClears(session)
+  }
+
+  /** Sends the session's cookie as decided, with the clears a moved session still owes. */
+  #sendClears (session: Session): void {
+    const state: PendingState = session[kState]
+    const clears = this.#takeClears(state)
+    if (clears.length > 0) state.setCookie = [...state.setCookie ?? [], ...clears]
     sendCookie(session, session[kReply])
   }
 
@@ -225,6 +318,8 @@ export class ArchiveMode implements SessionEngine {
     const detached = explicit && cookieCannotBeSent(session)
     if (detached && (creating || state.replaced !== undefined)) throw new FST_SESSION_HEADERS_SENT()
     const replaced = state.replaced
+    const moved = (state as PendingState)[kMoved]
+    if (moved !== undefined && !moved.adopting && this.#cookieMode.mayReturn(state) && await this.#returnToCookie(session, explicit)) return
     let stored: boolean
     try {
       // A regenerated session replaces the one this request read only while
@@ -268,7 +363,43 @@ export class ArchiveMode implements SessionEngine {
     state.saved = now
     state.rejected = false
     if (detached) return
-    emitCookie(session, this.#cookie.set(session[kRequest], this.#ids.sign(id), Math.ceil(ttl / 1000)), explicit)
+    const cookie = this.#cookieOf(state).set(session[kRequest], this.#ids.sign(id), Math.ceil(ttl / 1000))
+    emitCookie(session, [cookie, ...this.#takeClears(state)], explicit)
+  }
+
+  /**
+   * A moved session that fits in its sealed cookie again goes back to it: the
+   * archived one is removed, in turn with this process's saves of it, and only
+   * while it lives (a logout meanwhile wins). True when the session is now
+   * sealed, or was lost to a logout; false when it stays here.
+   */
+  async #returnToCookie (session: Session, explicit: boolean): Promise<boolean> {
+    const state: PendingState = session[kState]
+    const from = state.replaced ?? state.source
+    const clears = [this.#movedCookie.clear(session[kRequest]), ...this.#takeClears(state)]
+    const back = (data: Record<string, Json>): boolean => this.#cookieMode.adoptFromArchive(session, explicit, from, data, clears)
+    if (from === undefined) return back(state.json)
+    let outcome: 'back' | 'stays' | 'lost'
+    try {
+      outcome = await this.#locks.run(from, async () => {
+        const current = await this.#archive.get(from, SESSION_KEY)
+        const stored = current === undefined ? 'nothing stored' : parseStoredSession(current)
+        if (typeof stored === 'string') return 'lost'
+        // Regenerated: a new session with nothing to merge; else this request's changes merged into what is stored now.
+        if (!back(state.replaced === undefined ? mergeChanges(stored.d, state) : state.json)) return 'stays'
+        await this.#archive.removeDomain(from)
+        return 'back'
+      })
+    } catch (error) {
+      throw archiveFailure(error)
+    }
+    if (outcome === 'stays') {
+      // The clears go with the id cookie that the archive's save sends.
+      (state[kMoved] as Moved).clears = clears.slice(1)
+      return false
+    }
+    if (outcome === 'lost') lostToRevocation(session)
+    return true
   }
 
   /** Writes the session under `id`; false when the session it was read from is gone. */

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { findCookie } from './cookie-parse.js'
+import { findCookie, findNumberedCookies, numberedIndex } from './cookie-parse.js'
 import { FST_SESSION_HEADERS_SENT } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 import { kReply, kState, type Session } from './session.js'
@@ -52,13 +52,13 @@ export class CookieWriter {
   }
 
   /** The cookie carrying `value` for `maxAge` seconds; with `persistent: false`, until the browser closes. */
-  set (request: FastifyRequest, value: string, maxAge: number): string {
-    return `${this.name}=${value}${this.#persistent ? `; Max-Age=${maxAge}` : ''}${this.#attributesFor(request)}`
+  set (request: FastifyRequest, value: string, maxAge: number, name = this.name): string {
+    return `${name}=${value}${this.#persistent ? `; Max-Age=${maxAge}` : ''}${this.#attributesFor(request)}`
   }
 
   /** The cookie that tells the browser to drop it: same name, path and domain. */
-  clear (request: FastifyRequest): string {
-    return `${this.name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${this.#attributesFor(request)}`
+  clear (request: FastifyRequest, name = this.name): string {
+    return `${name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${this.#attributesFor(request)}`
   }
 
   #attributesFor (request: FastifyRequest): string {
@@ -77,27 +77,46 @@ export function readCookie (request: FastifyRequest, name: string): string | und
   return typeof value === 'string' ? value : undefined
 }
 
+/** The request's cookies named `prefix` then a number, as `[index, value]` pairs, in no particular order. */
+export function readNumberedCookies (request: FastifyRequest, prefix: string): Array<[number, string]> {
+  const cookies = (request as { cookies?: Record<string, unknown> | null }).cookies
+  if (cookies == null) {
+    const header = request.headers.cookie
+    return header === undefined ? [] : findNumberedCookies(header, prefix)
+  }
+  const found: Array<[number, string]> = []
+  for (const name of Object.keys(cookies)) {
+    const index = name.startsWith(prefix) ? numberedIndex(name, prefix) : undefined
+    const value = cookies[name]
+    if (index !== undefined && typeof value === 'string') found.push([index, value])
+  }
+  return found
+}
+
 function cookieList (header: number | string | string[] | undefined): string[] {
   if (header === undefined) return []
   return Array.isArray(header) ? header : [String(header)]
 }
 
 /**
- * Decides the session's `Set-Cookie` value. An explicit `save()`, `destroy()` or
- * `regenerate()` also writes it onto the raw response at once, for replies that
- * bypass `onSend`; `onSend` then hands it to Fastify, which sends it once.
+ * Decides the session's `Set-Cookie` values: its cookie, and the cookies it
+ * clears or fills besides when it overflows. An explicit `save()`, `destroy()`
+ * or `regenerate()` also writes them onto the raw response at once, for
+ * replies that bypass `onSend`; `onSend` then hands them to Fastify, which
+ * sends them once.
  */
-export function emitCookie (session: Session, cookie: string, explicit: boolean): void {
+export function emitCookie (session: Session, cookies: readonly string[], explicit: boolean): void {
   const state = session[kState]
-  state.setCookie = cookie
+  state.setCookie = cookies
   if (!explicit) return
   const raw = session[kReply].raw
   if (raw.headersSent) throw new FST_SESSION_HEADERS_SENT()
-  const others = cookieList(raw.getHeader('set-cookie')).filter((item) => item !== state.rawCookie)
-  raw.setHeader('set-cookie', [...others, cookie])
+  const previous = state.rawCookie
+  const others = cookieList(raw.getHeader('set-cookie')).filter((item) => previous?.includes(item) !== true)
+  raw.setHeader('set-cookie', [...others, ...cookies])
   // A reply that bypasses onSend gets the same privacy as one that does not.
   if (!raw.hasHeader('cache-control') && !session[kReply].hasHeader('cache-control')) raw.setHeader('cache-control', 'private, no-cache="set-cookie"')
-  state.rawCookie = cookie
+  state.rawCookie = cookies
 }
 
 /**
@@ -108,20 +127,21 @@ export function emitCookie (session: Session, cookie: string, explicit: boolean)
  */
 export function sendCookie (session: Session, reply: FastifyReply): void {
   const state = session[kState]
-  const cookie = state.setCookie
+  const cookies = state.setCookie
   const onRaw = state.rawCookie
-  if (cookie === undefined && onRaw === undefined) return
+  if (cookies === undefined && onRaw === undefined) return
   state.rawCookie = undefined
   const raw = reply.raw
   if (onRaw === undefined && !raw.hasHeader('set-cookie')) {
-    reply.header('set-cookie', cookie as string)
+    const list = cookies as readonly string[]
+    reply.header('set-cookie', list.length === 1 ? list[0] : list)
     return
   }
   const rawCookies = cookieList(raw.getHeader('set-cookie'))
   raw.removeHeader('set-cookie')
   const own = cookieList(reply.getHeader('set-cookie'))
-  const all = [...own, ...rawCookies.filter((item) => !own.includes(item))].filter((item) => item !== onRaw)
-  if (cookie !== undefined) all.push(cookie)
+  const all = [...own, ...rawCookies.filter((item) => !own.includes(item))].filter((item) => onRaw?.includes(item) !== true)
+  if (cookies !== undefined) all.push(...cookies)
   reply.removeHeader('set-cookie')
   if (all.length > 0) reply.header('set-cookie', all)
 }

@@ -1,16 +1,17 @@
-import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { archiveFailure, isAtCapacity, warnAtCapacity } from './archive-failure.js'
+import type { ArchiveMode } from './archive-mode.js'
 import type { Archive } from './archives/archive.js'
-import type { Codec } from './codec.js'
-import { CookieWriter, emitCookie, readCookie, sendCookie } from './cookie-header.js'
+import type { Codec, Json } from './codec.js'
+import { CookieWriter, emitCookie, readCookie, readNumberedCookies, sendCookie } from './cookie-header.js'
 import { FST_SESSION_COOKIE_TOO_LARGE, FST_SESSION_HEADERS_SENT, FST_SESSION_NOT_REVOCABLE } from './errors.js'
 import { IronSealer } from './iron-token.js'
 import { KeyedQueue } from './keyed-queue.js'
-import type { ResolvedOptions } from './options.js'
+import type { CookieOverflow, ResolvedOptions } from './options.js'
 import { createSessionId } from './session-id.js'
 import {
-  collectInPlaceChanges, cookieCannotBeSent, emptyState, expiryOf, keepOnly, kReply, kRequest, kState, parseStoredSession, resetState,
-  restoreSession, Session, storedForm, timedOut, lostToRevocation, type SessionEngine, type SessionState
+  collectInPlaceChanges, cookieCannotBeSent, emptyState, expiryOf, keepOnly, kEngine, kReply, kRequest, kState, parseStoredSession, resetState,
+  restoreSession, Session, storedForm, timedOut, lostToRevocation, type SessionEngine, type SessionState, type StoredSession
 } from './session.js'
 import { syncUserIndex, type UserSessions } from './user-sessions.js'
 
@@ -25,9 +26,34 @@ export const RECORD_KEY = 'record'
 export const REVOCATION_CHECK_MS = 2000
 const CHECKED_MAX = 10_000
 
+/** The most chunks a session is split over; more of them in a request are refused. */
+const MAX_CHUNKS = 16
+
 /** Cookie mode's part of a session's state: whether `regenerate()` has replaced the session the cookie carried. */
 const kRegenerated = Symbol('fastify-sessions.regenerated')
-type CookieState = SessionState & { [kRegenerated]?: boolean }
+/** What else of this session the request brought, to clear when the response no longer uses it. */
+const kBrought = Symbol('fastify-sessions.brought')
+type CookieState = SessionState & { [kRegenerated]?: boolean, [kBrought]?: Brought }
+
+/** The overflow cookies a request brought. */
+interface Brought {
+  /** Whether it brought the session's own cookie. */
+  single: boolean
+  /** The highest chunk index it brought, plus one; 0 for none. */
+  chunks: number
+  /** The single cookie's token, when chunks came too: the later of the two is the session. */
+  other: string | undefined
+  /** A moved session's id cookie whose session is gone: its id when signed, '' when not. A sealed cookie is trusted only when it came back from that id. */
+  goneId: string | undefined
+}
+
+/** One unsealed token: its stored session, and whether an older secret sealed it. */
+interface Opened { payload: StoredSession, older: boolean }
+
+/** A sealed token's JSON text: quick bound on its cookie's length, which base64 makes at least 4/3 as long. */
+function cannotFit (json: string, limit: number): boolean {
+  return Math.ceil(json.length * 4 / 3) > limit
+}
 
 /**
  * Sealed-cookie mode: the whole session is an iron token in one cookie. The
@@ -47,26 +73,72 @@ export class CookieMode implements SessionEngine {
   readonly #cookie: CookieWriter
   readonly #users: UserSessions
   readonly #archive: () => Archive
+  readonly #archiveMode: () => ArchiveMode
   readonly #revocable: boolean
+  readonly #overflow: CookieOverflow
+  /** With overflow to the archive: the id cookie of a session that moved there. */
+  readonly #movedName: string
   /** Writes and removals of one record run one at a time in this process. */
   readonly #locks = new KeyedQueue()
   /** Records known to exist, and until when that is trusted (ms). */
   readonly #checked = new Map<string, number>()
 
-  constructor (options: ResolvedOptions, codec: Codec, users: UserSessions, archive: () => Archive) {
+  constructor (options: ResolvedOptions, codec: Codec, users: UserSessions, archive: () => Archive, archiveMode: () => ArchiveMode) {
     this.options = options
     this.codec = codec
     this.#sealer = new IronSealer(options.secrets)
     this.#cookie = new CookieWriter(options.cookieName, options.cookie)
     this.#users = users
     this.#archive = archive
+    this.#archiveMode = archiveMode
     this.#revocable = options.revocable
+    this.#overflow = options.cookieSize.overflow
+    this.#movedName = `${options.cookieName}.id`
+  }
+
+  /** The name of the id cookie of a cookie-mode session that overflowed into the archive. */
+  get movedName (): string {
+    return this.#movedName
   }
 
   start (request: FastifyRequest, reply: FastifyReply): Session | Promise<Session> {
+    if (this.#overflow === 'error') return this.#started(new Session(this, request, reply, emptyState(readCookie(request, this.#cookie.name))))
+    if (this.#overflow === 'chunk') return this.#started(this.#startChunked(request, reply))
+    const moved = readCookie(request, this.#movedName)
     const session = new Session(this, request, reply, emptyState(readCookie(request, this.#cookie.name)))
+    if (moved === undefined || moved === '') return this.#started(session)
+    return this.#archiveMode().startMoved(request, reply, moved, session[kState].source !== undefined).then((found) => {
+      if (found instanceof Session) return found
+      // The id's session is gone: a sealed cookie is the session only if it came back from that id.
+      const state: CookieState = session[kState]
+      state[kBrought] = { single: state.source !== undefined, chunks: 0, other: undefined, goneId: found.gone ?? '' }
+      request.log.debug({ code: 'FST_SESSION_ID_REJECTED', reason: found.gone === undefined ? 'the id cookie is not one this server signed' : 'no session is stored under this id' },
+        'fastify-sessions: the id of the session moved to the archive was not accepted')
+      // Decided now, not on first use: a route that never reads the session still clears what is stale.
+      if (state.source === undefined) state.rejected = true
+      else if (!this.#revocable) this.decode(session)
+      return this.#started(session)
+    })
+  }
+
+  #started (session: Session): Session | Promise<Session> {
     if (!this.#revocable || session[kState].source === undefined) return session
     return this.#checkRecord(session).then(() => session)
+  }
+
+  /** A session whose token may be split over the cookies `<name>.0`, `<name>.1`, ...: read back whole, or not at all. */
+  #startChunked (request: FastifyRequest, reply: FastifyReply): Session {
+    const single = readCookie(request, this.#cookie.name)
+    const chunks = readNumberedCookies(request, `${this.#cookie.name}.`)
+    if (chunks.length === 0) return new Session(this, request, reply, emptyState(single))
+    const count = Math.max(...chunks.map(([index]) => index)) + 1
+    const parts: string[] = []
+    for (const [index, value] of chunks) parts[index] = value
+    // A missing chunk, or more than a session is ever split over, makes no token: a fresh session.
+    const whole = count === chunks.length && count <= MAX_CHUNKS && !parts.includes('')
+    const state: CookieState = emptyState(whole ? parts.join('') : '')
+    state[kBrought] = { single: single !== undefined, chunks: count, other: single === '' ? undefined : single, goneId: undefined }
+    return new Session(this, request, reply, state)
   }
 
   newHandle (userId: string): string {
@@ -77,13 +149,31 @@ export class CookieMode implements SessionEngine {
   }
 
   decode (session: Session): void {
-    const state = session[kState]
+    const state: CookieState = session[kState]
     resetState(state)
     state.loaded = true
     const token = state.source
-    if (token === undefined || token === '') return
-    const rejected = this.#restore(state, token, Date.now(), session[kRequest].log)
-    if (rejected !== undefined) this.#reject(session, rejected)
+    const brought = state[kBrought]
+    if (token === undefined || (token === '' && brought?.chunks !== undefined && brought.chunks === 0)) return
+    if (token === '' && brought === undefined) return
+    const now = Date.now()
+    let opened = token === '' ? 'the chunked cookies are incomplete' : this.#open(token, now)
+    if (brought?.other !== undefined) {
+      // The single cookie and chunks both came, from two responses that crossed: the later one is the session.
+      const other = this.#open(brought.other, now)
+      if (typeof other !== 'string' && (typeof opened === 'string' || other.payload.t > opened.payload.t)) {
+        opened = other
+        state.source = brought.other
+        brought.single = false
+        brought.other = undefined
+      }
+    }
+    if (typeof opened === 'string') return this.#reject(session, opened)
+    if (brought?.goneId !== undefined && opened.payload.p !== brought.goneId) {
+      return this.#reject(session, 'the sealed cookie is older than the archived session it moved to, which is gone')
+    }
+    // Sealed with an older secret: reseal with the current one in this response.
+    if (restoreSession(state, opened.payload, this.codec, session[kRequest].log) && opened.older) state.touched = true
   }
 
   #reject (session: Session, reason: string): void {
@@ -93,7 +183,8 @@ export class CookieMode implements SessionEngine {
       'fastify-sessions: the session cookie was not accepted; starting a fresh session')
   }
 
-  #restore (state: SessionState, token: string, now: number, log: FastifyBaseLogger): string | undefined {
+  /** Unseals a token into the session it holds; for anything else, why not. */
+  #open (token: string, now: number): Opened | string {
     const unsealed = this.#sealer.unseal(token, now)
     if (unsealed === undefined) return 'not a valid, unexpired seal'
     const payload = parseStoredSession(unsealed.json)
@@ -101,9 +192,7 @@ export class CookieMode implements SessionEngine {
     const expired = timedOut(payload, now, this.options)
     if (expired !== undefined) return expired
     if (this.#revocable && payload.r === undefined) return 'the seal names no revocation record'
-    // Sealed with an older secret: reseal with the current one in this response.
-    if (restoreSession(state, payload, this.codec, log) && unsealed.secretIndex !== 0) state.touched = true
-    return undefined
+    return { payload, older: unsealed.secretIndex !== 0 }
   }
 
   /** Revocable sessions: decodes the token now and refuses it when its record is gone. */
@@ -181,7 +270,7 @@ export class CookieMode implements SessionEngine {
 
   async destroy (session: Session): Promise<void> {
     const state = session[kState]
-    const came = state.source !== undefined
+    const came = state.source !== undefined || (state as CookieState)[kBrought] !== undefined
     const records = [state.record, state.replacedRecord].filter((record) => record !== undefined)
     const handles = [state.handle, state.retiredHandle].filter((handle) => handle !== undefined)
     if (this.#revocable) {
@@ -189,13 +278,36 @@ export class CookieMode implements SessionEngine {
       await Promise.all(handles.map((handle) => this.#users.remove(handle)))
     }
     resetState(state)
-    state.source = undefined
     state.replacedRecord = undefined
     state.retiredHandle = undefined
     state.rejected = false
     // A request that brought no session has no cookie to clear.
-    if (came) emitCookie(session, this.#cookie.clear(session[kRequest]), true)
+    if (came) emitCookie(session, this.clearAll(session), true)
     else state.setCookie = undefined
+    state.source = undefined
+    delete (state as CookieState)[kBrought]
+  }
+
+  /**
+   * The cookies that clear everything of the session the request brought: its
+   * own cookie, its chunks, and the id cookie of where it moved.
+   */
+  clearAll (session: Session): string[] {
+    const request = session[kRequest]
+    const state: CookieState = session[kState]
+    const brought = state[kBrought]
+    if (brought === undefined) return [this.#cookie.clear(request)]
+    const cookies = this.#clears(request, brought, 'none')
+    return brought.single ? [this.#cookie.clear(request), ...cookies] : cookies
+  }
+
+  /** Clears of the overflow cookies a request brought that a response sending `using` no longer needs. */
+  #clears (request: FastifyRequest, brought: Brought, using: 'single' | 'none' | number): string[] {
+    const cookies: string[] = []
+    if (brought.single && typeof using === 'number') cookies.push(this.#cookie.clear(request))
+    for (let index = typeof using === 'number' ? using : 0; index < brought.chunks; index++) cookies.push(this.#cookie.clear(request, `${this.#cookie.name}.${index}`))
+    if (brought.goneId !== undefined) cookies.push(this.#cookie.clear(request, this.#movedName))
+    return cookies
   }
 
   async regenerate (session: Session, keep: readonly string[] | undefined): Promise<void> {
@@ -211,22 +323,39 @@ export class CookieMode implements SessionEngine {
   commit (session: Session): Promise<void> | void {
     const state = session[kState]
     const rolling = this.options.rolling
-    if (!state.loaded) {
-      if (!rolling || state.source === undefined) return
-      this.decode(session)
+    if (!state.loaded && (!rolling || state.source === undefined)) {
+      if (state.rejected) this.#clearRejected(session)
+      sendCookie(session, session[kReply])
+      return
     }
+    if (!state.loaded) this.decode(session)
     collectInPlaceChanges(state, this.codec)
     if (state.changed || state.touched || state.replacedRecord !== undefined || (rolling && !state.isNew)) {
       const seal = this.#seal(session, false)
       if (seal !== undefined) return seal.then(() => sendCookie(session, session[kReply]))
-    } else if (state.rejected && state.setCookie === undefined) {
-      // A cookie we refused would come back with every request: clear it once.
-      state.setCookie = this.#cookie.clear(session[kRequest])
+    } else if (state.rejected) {
+      this.#clearRejected(session)
+    } else {
+      const brought = (state as CookieState)[kBrought]
+      // The sealed cookie stands, and the id cookie of a session that left the archive goes.
+      if (brought?.goneId !== undefined) state.setCookie ??= this.#clears(session[kRequest], brought, 'single')
     }
     sendCookie(session, session[kReply])
   }
 
-  /** Seals the session into its cookie; with `revocable`, writes its record first, and sends nothing when the record was revoked meanwhile. */
+  /** A cookie we refused would come back with every request: clear it once. */
+  #clearRejected (session: Session): void {
+    const state = session[kState]
+    if (state.setCookie !== undefined) return
+    const brought = (state as CookieState)[kBrought]
+    state.setCookie = brought === undefined ? [this.#cookie.clear(session[kRequest])] : this.clearAll(session)
+  }
+
+  /**
+   * Seals the session into its cookie, or its chunks, or moves it to the
+   * archive when it has outgrown the cookie; with `revocable`, writes its
+   * record first, and sends nothing when the record was revoked meanwhile.
+   */
   #seal (session: Session, explicit: boolean): Promise<void> | undefined {
     const state = session[kState]
     const request = session[kRequest]
@@ -236,22 +365,73 @@ export class CookieMode implements SessionEngine {
     if (this.#revocable) state.record ??= createSessionId()
     const expiresAt = expiryOf(state.created, now, state.maxAge, this.options)
     const token = this.#sealer.seal(JSON.stringify(storedForm(state, now)), expiresAt)
-    const cookie = this.#cookie.set(request, token, Math.ceil((expiresAt - now) / 1000))
+    const maxAge = Math.ceil((expiresAt - now) / 1000)
+    const cookie = this.#cookie.set(request, token, maxAge)
     // The cookie is ASCII throughout (the token is base64url, the attributes are validated), so length is bytes.
     const { warn, max } = this.options.cookieSize
-    if (cookie.length > max) throw new FST_SESSION_COOKIE_TOO_LARGE(this.#cookie.name, cookie.length, max)
-    if (cookie.length >= warn) {
-      request.log.warn({ code: 'FST_SESSION_COOKIE_NEAR_LIMIT', cookie: this.#cookie.name, bytes: cookie.length, limit: max },
-        'fastify-sessions: the session cookie is near the size limit; store less in the session or use archive mode')
+    let cookies: string[]
+    if (cookie.length <= max) {
+      if (cookie.length >= warn) {
+        request.log.warn({ code: 'FST_SESSION_COOKIE_NEAR_LIMIT', cookie: this.#cookie.name, bytes: cookie.length, limit: max },
+          'fastify-sessions: the session cookie is near the size limit; store less in the session or use archive mode')
+      }
+      cookies = [cookie]
+    } else if (this.#overflow === 'error') {
+      throw new FST_SESSION_COOKIE_TOO_LARGE(this.#cookie.name, cookie.length, max)
+    } else {
+      this.#logOverflow(session, cookie.length)
+      if (this.#overflow === 'archive') return this.#moveToArchive(session, explicit)
+      cookies = this.#chunks(request, token, maxAge)
     }
+    return this.#send(session, explicit, cookies, cookies.length === 1 ? 'single' : cookies.length, token, now, expiresAt)
+  }
+
+  #logOverflow (session: Session, bytes: number): void {
+    session[kRequest].log.warn({ code: 'FST_SESSION_COOKIE_OVERFLOW', cookie: this.#cookie.name, bytes, limit: this.options.cookieSize.max, overflow: this.#overflow },
+      this.#overflow === 'archive'
+        ? 'fastify-sessions: the session outgrew its cookie and moves to the archive'
+        : 'fastify-sessions: the session outgrew its cookie and is split over several cookies')
+  }
+
+  /**
+   * The token split over `<name>.0`, `<name>.1`, ...: each `Set-Cookie` at most
+   * `cookieSize.max` bytes, and together at most `cookieSize.maxTotal` bytes
+   * of the `Cookie` header that brings them back ("<name>.0=...; <name>.1=...").
+   */
+  #chunks (request: FastifyRequest, token: string, maxAge: number): string[] {
+    const { max, maxTotal } = this.options.cookieSize
+    const cookies: string[] = []
+    let offset = 0
+    let total = 0
+    while (offset < token.length) {
+      const name = `${this.#cookie.name}.${cookies.length}`
+      const room = max - this.#cookie.set(request, '', maxAge, name).length
+      if (room <= 0 || cookies.length === MAX_CHUNKS) break
+      const part = token.slice(offset, offset + room)
+      cookies.push(this.#cookie.set(request, part, maxAge, name))
+      total += (cookies.length > 1 ? 2 : 0) + name.length + 1 + part.length
+      offset += part.length
+    }
+    if (offset < token.length || total > maxTotal) {
+      throw new FST_SESSION_COOKIE_TOO_LARGE(`${this.#cookie.name}.0, ${this.#cookie.name}.1, ...`, Math.max(total, token.length), maxTotal)
+    }
+    return cookies
+  }
+
+  /** Sends the sealed cookies, clearing what of the request's overflow cookies they replace; with `revocable`, once the record is written. */
+  #send (session: Session, explicit: boolean, cookies: string[], using: 'single' | number, token: string, now: number, expiresAt: number): Promise<void> | undefined {
+    const state: CookieState = session[kState]
     const sent = (): void => {
       state.changed = false
       state.touched = false
       state.saved = now
       state.source = token
       state.rejected = false
-      ;(state as CookieState)[kRegenerated] = false
-      emitCookie(session, cookie, explicit)
+      state[kRegenerated] = false
+      const brought = state[kBrought]
+      if (brought !== undefined) cookies.push(...this.#clears(session[kRequest], brought, using))
+      if (this.#overflow !== 'error') state[kBrought] = { single: using === 'single', chunks: using === 'single' ? 0 : using, other: undefined, goneId: undefined }
+      emitCookie(session, cookies, explicit)
     }
     if (!this.#revocable) {
       sent()
@@ -260,6 +440,76 @@ export class CookieMode implements SessionEngine {
     return this.#storeRecord(session, now, expiresAt).then((stored) => {
       if (stored) sent()
     })
+  }
+
+  /**
+   * Moves a session that outgrew its cookie to the archive, under a new id in
+   * the cookie `<name>.id`; the sealed cookie is cleared in the same response.
+   * A revocable session moves only while its record lives, and its record goes.
+   */
+  async #moveToArchive (session: Session, explicit: boolean): Promise<void> {
+    const state = session[kState]
+    const archiveMode = this.#archiveMode()
+    const guard = this.#revocable ? (state.replacedRecord ?? (state.isNew ? undefined : state.record)) : undefined
+    state.record = undefined
+    state.replacedRecord = undefined
+    const clears = this.clearAll(session)
+    if (guard === undefined) {
+      await archiveMode.adopt(session, explicit, clears)
+      return
+    }
+    let moved: boolean
+    try {
+      moved = await this.#locks.run(guard, async () => {
+        if (await this.#archive().get(guard, RECORD_KEY) === undefined) return false
+        if (!await archiveMode.adopt(session, explicit, clears)) return true
+        this.#checked.delete(guard)
+        await this.#archive().removeDomain(guard)
+        return true
+      })
+    } catch (error) {
+      throw archiveFailure(error)
+    }
+    if (!moved) lostToRevocation(session)
+  }
+
+  /**
+   * Whether a session that moved to the archive may come back to its sealed
+   * cookie: not a revocable one, nor one bound to a user, which keep state in
+   * the archive whichever way they live.
+   */
+  mayReturn (state: SessionState): boolean {
+    return !this.#revocable && state.userId === undefined
+  }
+
+  /**
+   * A session in the archive that fits in its sealed cookie again comes back
+   * to it, naming the archive id it leaves; false, and nothing done, while it
+   * would still take more than `cookieSize.warn` bytes. The caller removes the
+   * archived session once this is done.
+   */
+  adoptFromArchive (session: Session, explicit: boolean, from: string | undefined, data: Record<string, Json>, clears: string[]): boolean {
+    const state = session[kState]
+    const request = session[kRequest]
+    const now = Date.now()
+    const stored: StoredSession = { ...storedForm(state, now, data), c: state.created === 0 ? now : state.created }
+    if (from !== undefined) stored.p = from
+    const json = JSON.stringify(stored)
+    const { warn } = this.options.cookieSize
+    if (cannotFit(json, warn)) return false
+    const expiresAt = expiryOf(stored.c, now, state.maxAge, this.options)
+    const token = this.#sealer.seal(json, expiresAt)
+    const cookie = this.#cookie.set(request, token, Math.ceil((expiresAt - now) / 1000))
+    if (cookie.length > warn) return false
+    restoreSession(state, stored, this.codec, request.log)
+    state.loaded = true
+    state.id = undefined
+    state.replaced = undefined
+    state.dirty = undefined
+    session[kEngine] = this
+    ;(state as CookieState)[kBrought] = { single: false, chunks: 0, other: undefined, goneId: undefined }
+    this.#send(session, explicit, [cookie, ...clears], 'single', token, now, expiresAt)
+    return true
   }
 
   /**

@@ -32,3 +32,28 @@ export function findCookie (header: string, name: string): string | undefined {
   }
   return undefined
 }
+
+/**
+ * Every cookie of a `Cookie` header whose name is `prefix` then digits, as
+ * `[index, value]` pairs, the first of each name kept, as `findCookie` reads.
+ */
+export function findNumberedCookies (header: string, prefix: string): Array<[number, string]> {
+  const found = new Map<number, string>()
+  for (const pair of header.split(';')) {
+    const equals = pair.indexOf('=')
+    if (equals === -1) continue
+    const name = trim(pair, 0, equals)
+    if (!name.startsWith(prefix)) continue
+    const index = numberedIndex(name, prefix)
+    if (index === undefined || found.has(index)) continue
+    found.set(index, findCookie(pair, name) as string)
+  }
+  return [...found]
+}
+
+/** The index of a cookie named `prefix` then digits, or undefined for any other name. */
+export function numberedIndex (name: string, prefix: string): number | undefined {
+  const digits = name.slice(prefix.length)
+  if (!/^(?:0|[1-9]\d{0,2})$/.test(digits)) return undefined
+  return Number(digits)
+}

@@ -40,12 +40,27 @@ export interface SessionCookieSizeOptions {
   /** Above this size the save fails with `FST_SESSION_COOKIE_TOO_LARGE` and nothing is sent (RFC 6265's floor). @default 4096 */
   max?: number
   /**
-   * What a save does with a cookie above `max`: `'error'` fails it with
-   * `FST_SESSION_COOKIE_TOO_LARGE` and sends nothing. The only value so far.
-   * @default 'error'
+   * What a cookie-mode save does with a session whose cookie would pass `max`:
+   * - `'error'`: the save fails with `FST_SESSION_COOKIE_TOO_LARGE` and nothing is sent;
+   * - `'archive'`: the session moves to the archive (the plugin's `archive`, or
+   *   the default file archive) under a signed id in the cookie `<cookieName>.id`,
+   *   and back into its sealed cookie once that fits in `warn` bytes again;
+   * - `'chunk'`: the sealed token is split over the cookies `<cookieName>.0`,
+   *   `<cookieName>.1`, ..., each at most `max` bytes, together at most `maxTotal`.
+   * @default 'archive' when the plugin is given an `archive`, else 'error'
    */
-  overflow?: 'error'
+  overflow?: CookieOverflow
+  /**
+   * With `overflow: 'chunk'`: the most bytes the chunks may add to the
+   * `Cookie` header the browser sends back (names, values and separators).
+   * Node refuses requests whose headers pass 16 KiB in all, so at most 12288.
+   * @default 8192
+   */
+  maxTotal?: number
 }
+
+/** What a cookie-mode save does with a session too large for its cookie: see `SessionCookieSizeOptions.overflow`. */
+export type CookieOverflow = 'error' | 'archive' | 'chunk'
 
 /** Options of `app.register(fastifySessions, options)`. */
 export interface FastifySessionsOptions {
@@ -152,9 +167,9 @@ const DOMAIN = /^\.?(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0
 const MODES: readonly string[] = ['cookie', 'archive']
 const ARCHIVE_METHODS = ['get', 'set', 'has', 'remove', 'hasDomain', 'removeDomain'] as const
 const SAME_SITE: readonly string[] = ['lax', 'strict', 'none']
-const OVERFLOW: readonly string[] = ['error']
-// Overflow handlings a later release may add; named so that their refusal says they are not here yet.
-const OVERFLOW_NOT_YET: readonly string[] = ['archive', 'chunk']
+const OVERFLOW: readonly string[] = ['error', 'archive', 'chunk']
+/** The most `cookieSize.maxTotal` may be: Node's default `maxHeaderSize` is 16384 bytes for the request line and every header. */
+export const MAX_CHUNKED_TOTAL = 12288
 
 /** The names of an options interface, each listed once: an option added to the interface but not here fails to compile. */
 function optionNames<T> (names: Record<keyof T, true>): readonly string[] {
@@ -185,7 +200,7 @@ const COOKIE = optionNames<SessionCookieOptions>({
   partitioned: true,
   persistent: true
 })
-const COOKIE_SIZE = optionNames<SessionCookieSizeOptions>({ warn: true, max: true, overflow: true })
+const COOKIE_SIZE = optionNames<SessionCookieSizeOptions>({ warn: true, max: true, overflow: true, maxTotal: true })
 
 /** An option of another session plugin, and what to write here instead. */
 interface PeerOption {
@@ -536,18 +551,27 @@ function resolveCookie (value: unknown, cookieNames: readonly string[]): Resolve
   })
 }
 
-function resolveCookieSize (value: unknown): ResolvedOptions['cookieSize'] {
+function resolveCookieSize (value: unknown, hasArchive: boolean): ResolvedOptions['cookieSize'] {
   if (value !== undefined && !isObject(value)) fail('cookieSize', 'must be an object')
   const max = positiveInteger('cookieSize.max', value?.['max'], 4096)
   const warn = positiveInteger('cookieSize.warn', value?.['warn'], Math.min(3584, max))
   if (warn > max) fail('cookieSize.warn', `must not be above cookieSize.max (${max})`)
-  const overflow = value?.['overflow'] ?? 'error'
-  if (typeof overflow !== 'string' || !OVERFLOW.includes(overflow)) {
-    fail('cookieSize.overflow', OVERFLOW_NOT_YET.includes(overflow as string)
-      ? `is '${overflow as string}', which is not available in this version: the only value is 'error'`
-      : "must be 'error', the only value there is")
+  // Moving sessions needs storage every instance shares: only an archive the app chose is assumed to be one.
+  const overflow = oneOf<CookieOverflow>('cookieSize.overflow', value?.['overflow'], OVERFLOW, hasArchive ? 'archive' : 'error')
+  const maxTotal = positiveInteger('cookieSize.maxTotal', value?.['maxTotal'], 8192)
+  if (maxTotal > MAX_CHUNKED_TOTAL) {
+    fail('cookieSize.maxTotal', `must be at most ${MAX_CHUNKED_TOTAL}: Node refuses a request whose headers pass 16 KiB in all, and the request line and other headers need room`)
   }
-  return Object.freeze({ warn, max, overflow: overflow as 'error' })
+  if (value?.['maxTotal'] !== undefined && overflow !== 'chunk') fail('cookieSize.maxTotal', "applies only with cookieSize.overflow: 'chunk'")
+  if (overflow === 'chunk' && maxTotal < max) fail('cookieSize.maxTotal', `must not be below cookieSize.max (${max})`)
+  return Object.freeze({ warn, max, overflow, maxTotal })
+}
+
+/** Whether `name` is one of the cookies a cookie-mode session named `cookieName` overflows into. */
+function isOverflowCookie (cookieName: string, overflow: CookieOverflow, name: string): boolean {
+  if (overflow === 'error' || !name.startsWith(`${cookieName}.`)) return false
+  const suffix = name.slice(cookieName.length + 1)
+  return overflow === 'archive' ? suffix === 'id' : /^\d+$/.test(suffix)
 }
 
 function resolveTypes (value: unknown): readonly SessionType[] {
@@ -606,6 +630,11 @@ export function resolveOptions (options: unknown): ResolvedOptions {
   if (revocable && archive !== undefined && options['mode'] === undefined) {
     fail('mode', "must be given with revocable and an archive: 'cookie' for sealed cookies whose records the archive keeps, or 'archive'")
   }
+  const cookieSize = resolveCookieSize(options['cookieSize'], archive !== undefined)
+  if (isOverflowCookie(cookieName, cookieSize.overflow, idCookieName)) {
+    fail('idCookieName', `must differ from the cookies "${cookieName}" overflows into (${cookieSize.overflow === 'chunk' ? `${cookieName}.0, ${cookieName}.1, ...` : `${cookieName}.id`})`)
+  }
+
   return Object.freeze({
     secrets,
     cookieName,
@@ -618,7 +647,7 @@ export function resolveOptions (options: unknown): ResolvedOptions {
     maxSize: maxSize(options['maxSize']),
     rolling: boolean('rolling', options['rolling'], false),
     cookie: resolveCookie(options['cookie'], [cookieName, idCookieName]),
-    cookieSize: resolveCookieSize(options['cookieSize']),
+    cookieSize,
     types: resolveTypes(options['types'])
   })
 }

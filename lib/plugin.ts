@@ -45,13 +45,13 @@ async function plugin (fastify: FastifyInstance, rawOptions: FastifySessionsOpti
   // The archive is made on first use: an app whose routes all use cookies
   // never creates the default file archive's directory.
   let archiveMode: ArchiveMode | undefined
-  const archiveEngine = (): ArchiveMode => (archiveMode ??= new ArchiveMode(options, codec, archive(), users))
+  const archiveEngine = (): ArchiveMode => (archiveMode ??= new ArchiveMode(options, codec, archive(), users, cookieMode))
   const users: UserSessions = new UserSessions(archive, options.secrets,
     (entry) => entry.m === 'a' ? archiveEngine().lastSaved(entry.i) : cookieMode.recordSeen(entry.i),
     (entry) => entry.m === 'a' ? archiveEngine().revokeId(entry.i) : cookieMode.revokeRecord(entry.i))
-  const cookieMode = new CookieMode(options, codec, users, archive)
+  const cookieMode = new CookieMode(options, codec, users, archive, archiveEngine)
 
-  let archiveRoutes = options.mode === 'archive' || options.revocable
+  let archiveRoutes = options.mode === 'archive' || options.revocable || options.cookieSize.overflow === 'archive'
   if (archiveRoutes && options.archive !== undefined) await readyArchive(options.archive)
 
   fastify.decorate('sessions', new SessionsApi(options, users, cookieMode, archiveEngine, fastify.log))

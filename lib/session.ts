@@ -48,6 +48,8 @@ export interface SessionState {
   record: string | undefined
   /** Cookie mode with `revocable`: the record that `regenerate()` retires when the session is next sealed. */
   replacedRecord: string | undefined
+  /** Cookie mode with overflow to the archive: the archive id this sealed session came back from, so a stale id cookie cannot win over it. */
+  movedFrom: string | undefined
   /** Whether the request brought no valid session. */
   isNew: boolean
   /** Whether the stored state has been read (cookie mode decodes on first use). */
@@ -60,10 +62,10 @@ export interface SessionState {
   rejected: boolean
   /** The cookie value the state was read from: a sealed token, or a signed id. */
   source: string | undefined
-  /** The `Set-Cookie` value this response carries for the session, once decided. */
-  setCookie: string | undefined
-  /** The `Set-Cookie` value written straight onto the raw response by an explicit call. */
-  rawCookie: string | undefined
+  /** The `Set-Cookie` values this response carries for the session, once decided. */
+  setCookie: readonly string[] | undefined
+  /** The `Set-Cookie` values written straight onto the raw response by an explicit call. */
+  rawCookie: readonly string[] | undefined
   /** Archive mode: the session's id (a fresh one until the session is stored). */
   id: string | undefined
   /** Archive mode: the id whose domain `regenerate()` retires when the session is next stored. */
@@ -114,6 +116,7 @@ export function emptyState (source: string | undefined): SessionState {
     retiredHandle: undefined,
     record: undefined,
     replacedRecord: undefined,
+    movedFrom: undefined,
     isNew: true,
     loaded: false,
     changed: false,
@@ -141,6 +144,7 @@ export function resetState (state: SessionState): void {
   state.handle = undefined
   state.userChanged = false
   state.record = undefined
+  state.movedFrom = undefined
   state.isNew = true
   state.changed = false
   state.touched = false
@@ -188,8 +192,9 @@ function restoreData (state: SessionState, json: Record<string, Json>, codec: Co
 /**
  * A session as both modes store it, sealed or archived: creation time, last
  * save (both ms), the data, and what only some sessions carry: their own
- * idle timeout (s), the user they are bound to with their handle, and (cookie
- * mode with `revocable`) the id of their record.
+ * idle timeout (s), the user they are bound to with their handle, (cookie
+ * mode with `revocable`) the id of their record, and (a sealed session that
+ * overflowed into the archive and came back) the archive id it came from.
  */
 export interface StoredSession {
   c: number
@@ -199,6 +204,7 @@ export interface StoredSession {
   u?: string
   h?: string
   r?: string
+  p?: string
 }
 
 /** Reads a stored session's JSON text; for anything else, why not. */
@@ -215,10 +221,10 @@ export function parseStoredSession (text: string): StoredSession | string {
   if (!Number.isSafeInteger(c) || !Number.isSafeInteger(t) || typeof d !== 'object' || d === null || Array.isArray(d)) {
     return 'the stored payload is not a session'
   }
-  const { m, u, h, r } = stored
+  const { m, u, h, r, p } = stored
   if ((m !== undefined && !(Number.isSafeInteger(m) && (m as number) > 0)) ||
     (u !== undefined && (typeof u !== 'string' || typeof h !== 'string')) ||
-    (r !== undefined && typeof r !== 'string')) {
+    (r !== undefined && typeof r !== 'string') || (p !== undefined && typeof p !== 'string')) {
     return 'the stored payload is not a session'
   }
   return value as StoredSession
@@ -233,6 +239,7 @@ export function storedForm (state: SessionState, now: number, data: Record<strin
     stored.h = state.handle as string
   }
   if (state.record !== undefined) stored.r = state.record
+  if (state.movedFrom !== undefined) stored.p = state.movedFrom
   return stored
 }
 
@@ -273,6 +280,7 @@ export function restoreSession (state: SessionState, stored: StoredSession, code
   state.userId = stored.u
   state.handle = stored.h
   state.record = stored.r
+  state.movedFrom = stored.p
   state.isNew = false
   return true
 }
@@ -333,7 +341,8 @@ const USER_ID_MAX = 256
 
 /** `request.session`: one request's view of its session. */
 export class Session {
-  readonly [kEngine]: SessionEngine
+  /** The mode that stores the session: a cookie-mode session that overflows into the archive changes it. */
+  [kEngine]: SessionEngine
   readonly [kRequest]: FastifyRequest
   readonly [kReply]: FastifyReply
   readonly [kState]: SessionState
@@ -553,8 +562,7 @@ export class Session {
    * `reply.raw.writeHead(200, { 'set-cookie': request.session.cookieHeaders() })`.
    */
   cookieHeaders (): string[] {
-    const cookie = this[kState].setCookie
-    return cookie === undefined ? [] : [cookie]
+    return [...this[kState].setCookie ?? []]
   }
 
   /** Reads the stored session again, dropping unsaved changes. */

@@ -1,17 +1,9 @@
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
-import t, { type Test } from 'tap'
+import t from 'tap'
 import { buildApp, cookieValue } from './helpers/app.js'
-import { tempDir } from './helpers/temp-dir.js'
-
-async function inPlace (t: Test): Promise<string> {
-  const cwd = process.cwd()
-  const place = await tempDir(t)
-  process.chdir(place)
-  t.teardown(() => process.chdir(cwd))
-  return place
-}
+import { inPlace } from './helpers/temp-dir.js'
 
 t.test('archive mode without an archive keeps sessions in .gen/sessions under the working directory, checked at startup', async (t) => {
   const place = await inPlace(t)

@@ -189,14 +189,37 @@ t.test('an invalid option error carries the option as a property', async (t) => 
   t.match(await registrationError(t, { secret: SECRET, types: [{}] }), { code: 'FST_SESSION_INVALID_OPTION', option: 'types[0]' })
 })
 
-t.test('cookieSize.overflow names the value that exists when given one that does not exist yet', async (t) => {
-  for (const overflow of ['archive', 'chunk']) {
-    const error = await registrationError(t, { secret: SECRET, cookieSize: { overflow } })
-    t.match(error, { code: 'FST_SESSION_INVALID_OPTION', option: 'cookieSize.overflow' })
-    t.match((error as Error).message, `'${overflow}', which is not available`)
-    t.match((error as Error).message, "the only value is 'error'")
-  }
-  t.match((await registrationError(t, { secret: SECRET, cookieSize: { overflow: 'drop' } }) as Error).message, "must be 'error'")
+t.test('cookieSize.overflow takes error, archive or chunk, and nothing else', async (t) => {
+  const error = await registrationError(t, { secret: SECRET, cookieSize: { overflow: 'drop' } })
+  t.match(error, { code: 'FST_SESSION_INVALID_OPTION', option: 'cookieSize.overflow' })
+  t.match((error as Error).message, "must be one of 'error', 'archive', 'chunk'")
+})
+
+t.test('cookieSize.overflow is archive when the plugin is given an archive, and error otherwise', async (t) => {
+  t.equal(resolveOptions({ secret: SECRET }).cookieSize.overflow, 'error')
+  t.equal(resolveOptions({ secret: SECRET, mode: 'cookie', archive: new MemoryArchive() }).cookieSize.overflow, 'archive')
+  t.equal(resolveOptions({ secret: SECRET, archive: new MemoryArchive(), cookieSize: { overflow: 'error' } }).cookieSize.overflow, 'error')
+})
+
+t.test('cookieSize.maxTotal is 8192, applies only to chunks, and stays under what Node accepts', async (t) => {
+  t.equal(resolveOptions({ secret: SECRET, cookieSize: { overflow: 'chunk' } }).cookieSize.maxTotal, 8192)
+  t.equal(resolveOptions({ secret: SECRET, cookieSize: { overflow: 'chunk', maxTotal: 12288 } }).cookieSize.maxTotal, 12288)
+  const tooLarge = await registrationError(t, { secret: SECRET, cookieSize: { overflow: 'chunk', maxTotal: 12289 } })
+  t.match(tooLarge, { code: 'FST_SESSION_INVALID_OPTION', option: 'cookieSize.maxTotal' })
+  t.match((tooLarge as Error).message, 'at most 12288: Node refuses a request whose headers pass 16 KiB')
+  t.match((await registrationError(t, { secret: SECRET, cookieSize: { maxTotal: 9000 } }) as Error).message, "applies only with cookieSize.overflow: 'chunk'")
+  t.match((await registrationError(t, { secret: SECRET, cookieSize: { overflow: 'chunk', maxTotal: 4000 } }) as Error).message, 'must not be below cookieSize.max (4096)')
+})
+
+t.test('idCookieName may not be one of the cookies the sealed cookie overflows into', async (t) => {
+  const moved = await registrationError(t, { secret: SECRET, cookieName: 'sid', idCookieName: 'sid.id', cookieSize: { overflow: 'archive' } })
+  t.match(moved, { code: 'FST_SESSION_INVALID_OPTION', option: 'idCookieName' })
+  t.match((moved as Error).message, 'overflows into (sid.id)')
+  const chunk = await registrationError(t, { secret: SECRET, cookieName: 'sid', idCookieName: 'sid.3', cookieSize: { overflow: 'chunk' } })
+  t.match((chunk as Error).message, 'overflows into (sid.0, sid.1, ...)')
+  t.equal(resolveOptions({ secret: SECRET, cookieName: 'sid', idCookieName: 'sid.id', cookieSize: { overflow: 'chunk' } }).idCookieName, 'sid.id')
+  t.equal(resolveOptions({ secret: SECRET, cookieName: 'sid', idCookieName: 'sid.x1', cookieSize: { overflow: 'chunk' } }).idCookieName, 'sid.x1')
+  t.equal(resolveOptions({ secret: SECRET, cookieName: 'sid', idCookieName: 'sid.7' }).idCookieName, 'sid.7')
 })
 
 t.test('a maxAge above absoluteTimeout is refused naming both options and both values', async (t) => {

@@ -9,3 +9,12 @@ export async function tempDir (t: Test): Promise<string> {
   t.teardown(() => fs.rm(dir, { recursive: true, force: true }))
   return dir
 }
+
+/** A fresh temp directory made the working directory until the test ends, for what the plugin keeps under it by default. */
+export async function inPlace (t: Test): Promise<string> {
+  const cwd = process.cwd()
+  const place = await tempDir(t)
+  process.chdir(place)
+  t.teardown(() => process.chdir(cwd))
+  return place
+}
