@@ -47,6 +47,8 @@ interface Brought {
   goneId: string | undefined
 }
 
+const SINGLE: Readonly<Brought> = Object.freeze({ single: true, chunks: 0, other: undefined, goneId: undefined })
+
 /** One unsealed token: its stored session, and whether an older secret sealed it. */
 interface Opened { payload: StoredSession, older: boolean }
 
@@ -157,6 +159,7 @@ export class CookieMode implements SessionEngine {
     if (token === undefined || (token === '' && brought?.chunks !== undefined && brought.chunks === 0)) return
     if (token === '' && brought === undefined) return
     const now = Date.now()
+    let touchedNow = false
     let opened = token === '' ? 'the chunked cookies are incomplete' : this.#open(token, now)
     if (brought?.other !== undefined) {
       // The single cookie and chunks both came, from two responses that crossed: the later one is the session.
@@ -164,16 +167,17 @@ export class CookieMode implements SessionEngine {
       if (typeof other !== 'string' && (typeof opened === 'string' || other.payload.t > opened.payload.t)) {
         opened = other
         state.source = brought.other
-        brought.single = false
-        brought.other = undefined
       }
+      brought.other = undefined
+      // Sealed again in this response, which clears the other.
+      if (typeof opened !== 'string') touchedNow = true
     }
     if (typeof opened === 'string') return this.#reject(session, opened)
     if (brought?.goneId !== undefined && opened.payload.p !== brought.goneId) {
       return this.#reject(session, 'the sealed cookie is older than the archived session it moved to, which is gone')
     }
     // Sealed with an older secret: reseal with the current one in this response.
-    if (restoreSession(state, opened.payload, this.codec, session[kRequest].log) && opened.older) state.touched = true
+    if (restoreSession(state, opened.payload, this.codec, session[kRequest].log) && (opened.older || touchedNow)) state.touched = true
   }
 
   #reject (session: Session, reason: string): void {
@@ -428,7 +432,8 @@ export class CookieMode implements SessionEngine {
       state.source = token
       state.rejected = false
       state[kRegenerated] = false
-      const brought = state[kBrought]
+      // A request that brought only the session's own cookie has no overflow cookies recorded.
+      const brought = state[kBrought] ?? (this.#overflow !== 'error' && state.source !== undefined ? SINGLE : undefined)
       if (brought !== undefined) cookies.push(...this.#clears(session[kRequest], brought, using))
       if (this.#overflow !== 'error') state[kBrought] = { single: using === 'single', chunks: using === 'single' ? 0 : using, other: undefined, goneId: undefined }
       emitCookie(session, cookies, explicit)

@@ -424,7 +424,8 @@ export class Session {
     const json = engine.codec.toJson(value, key)
     const state = this.#read()
     const text = JSON.stringify(json)
-    const before = key in state.json ? JSON.stringify(state.json[key]) : undefined
+    // A value handed out by get() and changed in place before this set() is compared as it was stored.
+    const before = state.handed?.get(key) ?? (key in state.json ? JSON.stringify(state.json[key]) : undefined)
     if (text !== before) {
       const limit = engine.maxSize
       if (limit !== undefined) {

@@ -194,6 +194,39 @@ t.test('README server-sent events: the session cookie goes out with the head the
   t.same((await app.inject({ url: '/subscribed', cookies: { session: cookieOf(response, 'session')! } })).json(), { subscribed: true })
 })
 
+// README: "When the session outgrows its cookie"
+async function overflowToArchive (): Promise<FastifyInstance> {
+  const app = Fastify()
+  await app.register(fastifySessions, {
+    secret: process.env.SESSION_SECRET!,
+    mode: 'cookie',
+    archive: new MemoryArchive(), // one instance; RedisArchive for several
+    cookieSize: { overflow: 'archive' } // the default with an archive; shown for clarity
+  })
+
+  app.post('/cart', async (request) => {
+    const cart = (request.session.get('cart') ?? []) as string[]
+    cart.push((request.body as { item: string }).item)
+    request.session.set('cart', cart)
+    return { items: cart.length, lives: request.session.mode } // 'cookie' until it outgrows it, then 'archive'
+  })
+  return app
+}
+
+t.test('README overflow: a cart that outgrows its cookie moves to the archive, and the handler never knows', async (t) => {
+  const app = closeLater(t, await overflowToArchive())
+  const client = browser(app)
+  const item = 'a product with a long description '.repeat(10)
+  let last: { items: number, lives: string } = { items: 0, lives: '' }
+  for (let i = 1; i <= 30 && client.jar['session.id'] === undefined; i++) {
+    last = (await client.send('POST', '/cart', { item })).json()
+    t.same(last, { items: i, lives: 'cookie' }, `item ${i}: the handler saw the session it was sent, a sealed cookie`)
+  }
+  t.ok(last.items > 5, `moved after ${last.items} items`)
+  t.same(Object.keys(client.jar), ['session.id'], 'the session now lives in the archive')
+  t.same((await client.send('POST', '/cart', { item })).json(), { items: last.items + 1, lives: 'archive' }, 'and says so; no item was lost')
+})
+
 // README: "Coming from another session plugin", @fastify/session
 async function fromFastifySession (): Promise<FastifyInstance> {
   const app = Fastify()

@@ -54,6 +54,25 @@ for (const mode of sessionModes) {
     t.same(setCookies(looked), [], 'a value only read is not stored again')
   })
 
+  t.test(`${mode.name}: a value changed in place after get(), then set() again, is saved`, async (t) => {
+    const { options } = await mode.setup(t)
+    const app = await buildApp(t, options)
+    app.post('/add', async (request) => {
+      const cart = (request.session.get('cart') ?? []) as string[]
+      cart.push(String(cart.length))
+      request.session.set('cart', cart)
+      return { changed: request.session.changed, items: cart.length }
+    })
+    const first = await app.inject({ method: 'POST', url: '/add' })
+    const second = await app.inject({ method: 'POST', url: '/add', cookies: carry(mode, first) })
+    t.same(second.json(), { changed: true, items: 2 }, 'the pushed item is a change')
+    t.equal(setCookies(second).length, 1, 'and it is stored')
+    const third = await app.inject({ method: 'POST', url: '/add', cookies: carry(mode, second) })
+    t.equal(setCookies(third).length, 1)
+    const looked = await app.inject({ method: 'POST', url: '/add', cookies: carry(mode, third) })
+    t.same(looked.json(), { changed: true, items: 4 }, 'every item is kept')
+  })
+
   t.test(`${mode.name}: setting a key to the value it holds changes nothing and sends nothing`, async (t) => {
     const { options, archive } = await mode.setup(t)
     const app = await buildApp(t, options)
