@@ -9,7 +9,7 @@ export { Session, type SessionData, type SessionKey, type SessionOptions, type S
 export type { DecodeOptions, RevokeUserOptions, SessionsApi } from './sessions-api.js'
 export type { SessionInfo } from './user-sessions.js'
 export type {
-  FastifySessionsOptions, SessionCookieOptions, SessionCookieSizeOptions, SessionMode
+  CookieOverflow, FastifySessionsOptions, SessionCookieOptions, SessionCookieSizeOptions, SessionMode
 } from './options.js'
 export {
   FST_SESSION_ARCHIVE_AT_CAPACITY, FST_SESSION_ARCHIVE_DENIED, FST_SESSION_ARCHIVE_FULL, FST_SESSION_ARCHIVE_INVALID_NAME, FST_SESSION_ARCHIVE_IO,

@@ -107,7 +107,7 @@ for (const [options, option, suggested] of typos) {
 t.test('a name near nothing known is refused with the list of the options at its level', async (t) => {
   await refuses(t, { foo: 1 }, 'foo', /the options are secret, cookieName, .*, types$/)
   await refuses(t, { cookie: { colour: 'blue' } }, 'cookie.colour', /the cookie options are path, domain, .*, persistent$/)
-  await refuses(t, { cookieSize: { bytes: 1 } }, 'cookieSize.bytes', /the cookieSize options are warn, max, overflow$/)
+  await refuses(t, { cookieSize: { bytes: 1 } }, 'cookieSize.bytes', /the cookieSize options are warn, max, overflow, maxTotal$/)
 })
 
 t.test('names of Object.prototype members are unknown options too', async (t) => {

@@ -1,6 +1,6 @@
 import Fastify from 'fastify'
 import { expect, test } from 'tstyche'
-import fastifySessions, { defineSessionType, fastifySessions as named, type Session, type SessionType } from '../lib/index.js'
+import fastifySessions, { defineSessionType, fastifySessions as named, type CookieOverflow, type Session, type SessionType } from '../lib/index.js'
 
 class Money {
   constructor (readonly cents: number, readonly currency: string) {}
@@ -29,14 +29,17 @@ test('the plugin registers with its options, as default and named export', () =>
   expect(app.register(fastifySessions, { secret: 'x'.repeat(32), cookie: { sameSite: 'sideways' } })).type.toRaiseError()
 })
 
-test('persistent, revocable, maxSize and cookieSize.overflow take their types only', () => {
+test('persistent, revocable, maxSize, cookieSize.overflow and cookieSize.maxTotal take their types only', () => {
   const secret = 'x'.repeat(32)
   expect(app.register(fastifySessions, { secret, cookie: { persistent: false }, revocable: true, maxSize: 1 << 20, cookieSize: { overflow: 'error' } })).type.not.toRaiseError()
   expect(app.register(fastifySessions, { secret, cookie: { persistent: 'no' } })).type.toRaiseError()
   expect(app.register(fastifySessions, { secret, revocable: 1 })).type.toRaiseError()
   expect(app.register(fastifySessions, { secret, maxSize: '64kb' })).type.toRaiseError()
-  expect(app.register(fastifySessions, { secret, cookieSize: { overflow: 'chunk' } })).type.toRaiseError()
-  expect(app.register(fastifySessions, { secret, cookieSize: { overflow: 'archive' } })).type.toRaiseError()
+  expect(app.register(fastifySessions, { secret, cookieSize: { overflow: 'chunk', maxTotal: 12288 } })).type.not.toRaiseError()
+  expect(app.register(fastifySessions, { secret, cookieSize: { overflow: 'archive' } })).type.not.toRaiseError()
+  expect(app.register(fastifySessions, { secret, cookieSize: { overflow: 'split' } })).type.toRaiseError()
+  expect(app.register(fastifySessions, { secret, cookieSize: { maxTotal: '8k' } })).type.toRaiseError()
+  expect<CookieOverflow>().type.toBe<'error' | 'archive' | 'chunk'>()
 })
 
 test("other plugins' option names do not compile", () => {
