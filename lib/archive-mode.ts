@@ -48,6 +48,13 @@ interface Moved {
   adopting: boolean
 }
 
+/** Sends a session sealed to come back to its cookie, if it fits. */
+function sealNow (sealed: (() => void) | undefined): 'back' | 'stays' {
+  if (sealed === undefined) return 'stays'
+  sealed()
+  return 'back'
+}
+
 /** What an id cookie names: the id when this server signed it, and what is stored under it. */
 interface Found { id: string, text: string | undefined, secretIndex: number }
 
@@ -114,7 +121,7 @@ export class ArchiveMode implements SessionEngine {
     if (found?.text === undefined) return { gone: found?.id }
     const session = this.#newSession(request, reply)
     // A sealed cookie beside the id is older than the move: the id wins, and the sealed cookie goes.
-    ;(session[kState] as PendingState)[kMoved] = { clears: sealedCame ? this.#cookieMode.clearAll(session) : [], adopting: false }
+    ;(session[kState] as PendingState)[kMoved] = { clears: sealedCame ? [this.#cookieMode.clearSealed(request)] : [], adopting: false }
     return this.#opened(session, found)
   }
 
@@ -157,8 +164,13 @@ export class ArchiveMode implements SessionEngine {
     if (state.bytes > this.maxSize) throw new FST_SESSION_TOO_LARGE('(the whole session, moving to the archive)', state.bytes, this.maxSize)
     if (state.handle !== undefined) state.userChanged = true
     session[kEngine] = this
-    await this.#store(session, explicit)
-    moved.adopting = false
+    try {
+      await this.#store(session, explicit)
+    } finally {
+      moved.adopting = false
+      // Not stored: the browser keeps its sealed cookie, and this response clears nothing.
+      if (state.source !== state.id) moved.clears = []
+    }
     if (state.source !== state.id) return false
     try {
       await this.#archive.get(state.id as string, SESSION_KEY)
@@ -377,25 +389,25 @@ export class ArchiveMode implements SessionEngine {
     const state: PendingState = session[kState]
     const from = state.replaced ?? state.source
     const clears = [this.#movedCookie.clear(session[kRequest]), ...this.#takeClears(state)]
-    const back = (data: Record<string, Json>): boolean => this.#cookieMode.adoptFromArchive(session, explicit, from, data, clears)
-    if (from === undefined) return back(state.json)
+    const back = (data: Record<string, Json>): (() => void) | undefined => this.#cookieMode.adoptFromArchive(session, explicit, from, data, clears)
     let outcome: 'back' | 'stays' | 'lost'
     try {
-      outcome = await this.#locks.run(from, async () => {
+      outcome = from === undefined ? sealNow(back(state.json)) : await this.#locks.run(from, async () => {
         const current = await this.#archive.get(from, SESSION_KEY)
         const stored = current === undefined ? 'nothing stored' : parseStoredSession(current)
         if (typeof stored === 'string') return 'lost'
         // Regenerated: a new session with nothing to merge; else this request's changes merged into what is stored now.
-        if (!back(state.replaced === undefined ? mergeChanges(stored.d, state) : state.json)) return 'stays'
+        const sealed = back(state.replaced === undefined ? mergeChanges(stored.d, state) : state.json)
+        if (sealed === undefined) return 'stays'
         await this.#archive.removeDomain(from)
-        return 'back'
+        return sealNow(sealed)
       })
     } catch (error) {
       throw archiveFailure(error)
     }
     if (outcome === 'stays') {
       // The clears go with the id cookie that the archive's save sends.
-      (state[kMoved] as Moved).clears = clears.slice(1)
+      state[kMoved] = { clears: clears.slice(1), adopting: false }
       return false
     }
     if (outcome === 'lost') lostToRevocation(session)

@@ -98,6 +98,11 @@ export class CookieMode implements SessionEngine {
     this.#movedName = `${options.cookieName}.id`
   }
 
+  /** The cookie that clears the sealed cookie. */
+  clearSealed (request: FastifyRequest): string {
+    return this.#cookie.clear(request)
+  }
+
   /** The name of the id cookie of a cookie-mode session that overflowed into the archive. */
   get movedName (): string {
     return this.#movedName
@@ -300,7 +305,7 @@ export class CookieMode implements SessionEngine {
     const request = session[kRequest]
     const state: CookieState = session[kState]
     const brought = state[kBrought]
-    if (brought === undefined) return [this.#cookie.clear(request)]
+    if (brought === undefined) return state.source === undefined ? [] : [this.#cookie.clear(request)]
     const cookies = this.#clears(request, brought, 'none')
     return brought.single ? [this.#cookie.clear(request), ...cookies] : cookies
   }
@@ -489,11 +494,11 @@ export class CookieMode implements SessionEngine {
 
   /**
    * A session in the archive that fits in its sealed cookie again comes back
-   * to it, naming the archive id it leaves; false, and nothing done, while it
-   * would still take more than `cookieSize.warn` bytes. The caller removes the
-   * archived session once this is done.
+   * to it, naming the archive id it leaves: sealed here, and sent by the
+   * function returned, which the caller calls once the archived copy is
+   * removed; undefined while it would still take more than `cookieSize.warn` bytes.
    */
-  adoptFromArchive (session: Session, explicit: boolean, from: string | undefined, data: Record<string, Json>, clears: string[]): boolean {
+  adoptFromArchive (session: Session, explicit: boolean, from: string | undefined, data: Record<string, Json>, clears: string[]): (() => void) | undefined {
     const state = session[kState]
     const request = session[kRequest]
     const now = Date.now()
@@ -501,20 +506,21 @@ export class CookieMode implements SessionEngine {
     if (from !== undefined) stored.p = from
     const json = JSON.stringify(stored)
     const { warn } = this.options.cookieSize
-    if (cannotFit(json, warn)) return false
+    if (cannotFit(json, warn)) return undefined
     const expiresAt = expiryOf(stored.c, now, state.maxAge, this.options)
     const token = this.#sealer.seal(json, expiresAt)
     const cookie = this.#cookie.set(request, token, Math.ceil((expiresAt - now) / 1000))
-    if (cookie.length > warn) return false
-    restoreSession(state, stored, this.codec, request.log)
-    state.loaded = true
-    state.id = undefined
-    state.replaced = undefined
-    state.dirty = undefined
-    session[kEngine] = this
-    ;(state as CookieState)[kBrought] = { single: false, chunks: 0, other: undefined, goneId: undefined }
-    this.#send(session, explicit, [cookie, ...clears], 'single', token, now, expiresAt)
-    return true
+    if (cookie.length > warn) return undefined
+    return () => {
+      restoreSession(state, stored, this.codec, request.log)
+      state.loaded = true
+      state.id = undefined
+      state.replaced = undefined
+      state.dirty = undefined
+      session[kEngine] = this
+      ;(state as CookieState)[kBrought] = { single: false, chunks: 0, other: undefined, goneId: undefined }
+      this.#send(session, explicit, [cookie, ...clears], 'single', token, now, expiresAt)
+    }
   }
 
   /**

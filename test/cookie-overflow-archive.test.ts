@@ -2,19 +2,19 @@ import { existsSync } from 'node:fs'
 import path from 'node:path'
 import type { FastifyInstance } from 'fastify'
 import t, { type Test } from 'tap'
-import { MemoryArchive, type FastifySessionsOptions } from '../lib/index.js'
+import { MemoryArchive, type Archive, type FastifySessionsOptions } from '../lib/index.js'
 import { buildApp, LogCapture, setCookies } from './helpers/app.js'
-import { deferred } from './helpers/archives.js'
+import { deferred, RecordingArchive } from './helpers/archives.js'
 import { Browser } from './helpers/browser.js'
 import { inPlace } from './helpers/temp-dir.js'
 
 const BIG = 5000
 
-interface OverflowApp { app: FastifyInstance, archive: MemoryArchive, logs: LogCapture }
+interface OverflowApp<A> { app: FastifyInstance, archive: A, logs: LogCapture }
 
-/** A cookie-mode app whose sessions overflow into a MemoryArchive, with routes that grow, shrink and read them. */
-async function overflowApp (t: Test, options: Partial<FastifySessionsOptions> = {}): Promise<OverflowApp> {
-  const archive = new MemoryArchive()
+/** A cookie-mode app whose sessions overflow into an archive (a MemoryArchive unless given), with routes that grow, shrink and read them. */
+async function overflowApp<A extends Archive = MemoryArchive> (t: Test, options: Partial<FastifySessionsOptions> = {}, given?: A): Promise<OverflowApp<A>> {
+  const archive = given ?? new MemoryArchive() as unknown as A
   const logs = new LogCapture()
   const app = await buildApp(t, { mode: 'cookie', archive, ...options }, logs.server)
   app.post('/set', async (request) => {
@@ -33,6 +33,8 @@ async function overflowApp (t: Test, options: Partial<FastifySessionsOptions> = 
   })
   app.post('/destroy', async (request) => {
     await request.session.destroy()
+    const { then } = request.query as { then?: string }
+    if (then !== undefined) request.session.set('after', then)
     return { ok: true }
   })
   app.post('/regenerate', async (request) => {
@@ -264,4 +266,105 @@ t.test("overflow: 'archive' without an archive moves sessions to the default fil
   const response = await app.inject({ method: 'POST', url: '/big' })
   const id = response.cookies.find((cookie) => cookie.name === 'session.id')!.value.split('.')[0]!
   t.ok(existsSync(path.join(place, '.gen', 'sessions', id, 'session.json')))
+})
+
+t.test('destroy() then set() on a moved session in one request starts a fresh session in its cookie', async (t) => {
+  const { app, archive } = await overflowApp(t)
+  const browser = new Browser()
+  await browser.visit(app, { method: 'POST', url: '/set?key=big&size=' + BIG })
+  const response = await browser.visit(app, { method: 'POST', url: '/destroy?then=fresh' })
+  t.same(names(setCookies(response)), ['session', 'session.id cleared'])
+  t.equal(archive.usage().sessions, 0)
+  const read = (await browser.visit(app, '/read')).json()
+  t.same([read.mode, read.sizes], ['cookie', { after: 5 }])
+  t.type(read.createdAt, 'number', 'with a creation time of its own')
+})
+
+t.test('a revocable session moves only while its record lives: revoked meanwhile, the move stores nothing and sends nothing', async (t) => {
+  const { app, archive } = await overflowApp(t, { revocable: true })
+  const gate = deferred()
+  app.post('/slow-grow', async (request) => {
+    request.session.get('small')
+    await gate.promise
+    request.session.set('big', 'x'.repeat(BIG))
+    return 'ok'
+  })
+  app.post('/login', async (request) => {
+    request.session.bindUser('ada')
+    return 'ok'
+  })
+  const browser = new Browser()
+  await browser.visit(app, { method: 'POST', url: '/login' })
+  const slow = browser.send(app, { method: 'POST', url: '/slow-grow' })
+  await new Promise((resolve) => setTimeout(resolve, 20))
+  t.equal(await app.sessions.revokeUser('ada'), 1)
+  gate.resolve()
+  const late = await slow
+  t.equal(late.statusCode, 200)
+  t.same(setCookies(late), [], 'the revocation wins')
+  t.equal(archive.usage().sessions, 0, 'nothing was moved')
+})
+
+t.test('a regenerated revocable session that outgrows its cookie moves, and the record it replaced is retired', async (t) => {
+  const { app } = await overflowApp(t, { revocable: true })
+  app.post('/regenerate-big', async (request) => {
+    await request.session.regenerate()
+    request.session.set('big', 'x'.repeat(BIG))
+    return 'ok'
+  })
+  const browser = new Browser()
+  await browser.visit(app, { method: 'POST', url: '/set?key=small&size=3' })
+  const before = browser.copy()
+  const moved = await browser.visit(app, { method: 'POST', url: '/regenerate-big' })
+  t.same(names(setCookies(moved)), ['session cleared', 'session.id'])
+  t.same((await browser.visit(app, '/read')).json().sizes, { big: BIG })
+  t.equal((await before.visit(app, '/read')).json().isNew, true, 'the replaced token is refused')
+  // A new revocable session can move at its first save, with no record to retire.
+  const fresh = new Browser()
+  t.same(names(setCookies(await fresh.visit(app, { method: 'POST', url: '/set?key=big&size=' + BIG }))), ['session.id'])
+})
+
+t.test('a move the archive has no room for stores nothing and sends nothing: the browser keeps its sealed cookie', async (t) => {
+  for (const revocable of [false, true]) {
+    // A revocable session's record takes a place of its own, established once read back.
+    const archive = new MemoryArchive({ maxSessions: revocable ? 3 : 2, maxNewSessions: 1 })
+    const { app } = await overflowApp(t, { revocable }, archive)
+    const first = new Browser()
+    await first.visit(app, { method: 'POST', url: '/set?key=small&size=3' })
+    await first.visit(app, '/read')
+    // Established sessions fill the archive: the move cannot evict them.
+    for (const id of ['a'.repeat(32), 'b'.repeat(32)]) {
+      await archive.set(id, 'session', '{}', 60_000)
+      await archive.get(id, 'session')
+    }
+    const held = first.cookies.get('session')
+    const response = await first.visit(app, { method: 'POST', url: '/set?key=big&size=' + BIG })
+    t.equal(response.statusCode, 200, `revocable: ${revocable}`)
+    t.same(setCookies(response), [], 'nothing is sent')
+    t.equal(first.cookies.get('session'), held, 'the browser keeps its sealed cookie')
+  }
+})
+
+t.test('an archive failure during a move or a move back is a 503, and sends no cookie', async (t) => {
+  for (const revocable of [false, true]) {
+    const archive = new RecordingArchive(new MemoryArchive())
+    const { app } = await overflowApp(t, { revocable }, archive)
+    const browser = new Browser()
+    await browser.visit(app, { method: 'POST', url: '/set?key=small&size=3' })
+    // Read once: a revocable session's record is then trusted for a while, so the failure meets the move itself.
+    await browser.visit(app, '/read')
+    archive.fail('get', Object.assign(new Error('down'), { code: 'ECONNREFUSED' }))
+    archive.fail('set', Object.assign(new Error('down'), { code: 'ECONNREFUSED' }))
+    const failed = await browser.visit(app, { method: 'POST', url: '/set?key=big&size=' + BIG })
+    t.equal(failed.statusCode, 503, `move, revocable: ${revocable}`)
+    t.same(setCookies(failed), [])
+    archive.heal()
+    await browser.visit(app, { method: 'POST', url: '/set?key=big&size=' + BIG })
+    t.same(browser.names(), ['session.id'])
+    if (revocable) continue
+    archive.fail('removeDomain', Object.assign(new Error('down'), { code: 'ECONNREFUSED' }))
+    const back = await browser.visit(app, { method: 'POST', url: '/set?key=big&size=3' })
+    t.equal(back.statusCode, 503, 'move back')
+    t.same(setCookies(back), [])
+  }
 })

@@ -181,3 +181,37 @@ t.test('a chunked session survives a restart with the same secret, and a tampere
   browser.cookies.set('session.1', `${c1.slice(0, 100)}${c1[100] === 'A' ? 'B' : 'A'}${c1.slice(101)}`)
   t.same((await browser.send(restarted, '/read')).json().isNew, true)
 })
+
+t.test('a cookieSize.max too small for the attributes, or a token needing more than 16 chunks, fails the save with nothing sent', async (t) => {
+  const { app: tiny } = await chunkApp(t, { max: 60, warn: 60, maxTotal: 8192 })
+  const tooSmall = await tiny.inject({ method: 'POST', url: '/set?key=a&size=1' })
+  t.equal(tooSmall.statusCode, 500)
+  t.equal(tooSmall.json().code, 'FST_SESSION_COOKIE_TOO_LARGE')
+  t.same(setCookies(tooSmall), [])
+  const { app: narrow } = await chunkApp(t, { max: 400, warn: 400, maxTotal: 12288 })
+  t.equal((await narrow.inject({ method: 'POST', url: '/set?key=a&size=1500' })).statusCode, 200, 'a few narrow chunks')
+  const many = await narrow.inject({ method: 'POST', url: '/set?key=a&size=6000' })
+  t.equal(many.json().code, 'FST_SESSION_COOKIE_TOO_LARGE')
+  t.same(setCookies(many), [])
+})
+
+t.test('an empty single cookie beside chunks, and cookie pairs the chunks do not own, change nothing', async (t) => {
+  const { app } = await chunkApp(t)
+  const browser = new Browser()
+  await browser.visit(app, { method: 'POST', url: '/set?key=b&size=5000' })
+  const chunks = `session.0=${browser.cookies.get('session.0')!}; session.1=${browser.cookies.get('session.1')!}`
+  for (const extra of ['session=', 'session.01=x', 'session.x=1', 'session.1000=x', 'other=1', 'flag']) {
+    const response = await app.inject({ url: '/read', headers: { cookie: `${extra}; ${chunks}` } })
+    t.same(response.json(), { isNew: false, sizes: { b: 5000 } }, extra)
+  }
+})
+
+t.test('a rejected chunked cookie is cleared once, even when the handler saved nothing', async (t) => {
+  const { app } = await chunkApp(t)
+  app.get('/destroy-twice', async (request) => {
+    request.session.get('b')
+    return 'ok'
+  })
+  const response = await app.inject({ url: '/destroy-twice', headers: { cookie: 'session.0=a; session.1=b' } })
+  t.same(names(setCookies(response)), ['session.0 cleared', 'session.1 cleared'])
+})
