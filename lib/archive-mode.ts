@@ -392,16 +392,18 @@ export class ArchiveMode implements SessionEngine {
     const back = (data: Record<string, Json>): (() => void) | undefined => this.#cookieMode.adoptFromArchive(session, explicit, from, data, clears)
     let outcome: 'back' | 'stays' | 'lost'
     try {
-      outcome = from === undefined ? sealNow(back(state.json)) : await this.#locks.run(from, async () => {
-        const current = await this.#archive.get(from, SESSION_KEY)
-        const stored = current === undefined ? 'nothing stored' : parseStoredSession(current)
-        if (typeof stored === 'string') return 'lost'
-        // Regenerated: a new session with nothing to merge; else this request's changes merged into what is stored now.
-        const sealed = back(state.replaced === undefined ? mergeChanges(stored.d, state) : state.json)
-        if (sealed === undefined) return 'stays'
-        await this.#archive.removeDomain(from)
-        return sealNow(sealed)
-      })
+      outcome = from === undefined
+        ? sealNow(back(state.json))
+        : await this.#locks.run(from, async () => {
+          const current = await this.#archive.get(from, SESSION_KEY)
+          const stored = current === undefined ? 'nothing stored' : parseStoredSession(current)
+          if (typeof stored === 'string') return 'lost'
+          // Regenerated: a new session with nothing to merge; else this request's changes merged into what is stored now.
+          const sealed = back(state.replaced === undefined ? mergeChanges(stored.d, state) : state.json)
+          if (sealed === undefined) return 'stays'
+          await this.#archive.removeDomain(from)
+          return sealNow(sealed)
+        })
     } catch (error) {
       throw archiveFailure(error)
     }

@@ -502,12 +502,12 @@ export class CookieMode implements SessionEngine {
     const state = session[kState]
     const request = session[kRequest]
     const now = Date.now()
-    const stored: StoredSession = { ...storedForm(state, now, data), c: state.created === 0 ? now : state.created }
+    const stored = storedForm(state, now, data)
     if (from !== undefined) stored.p = from
     const json = JSON.stringify(stored)
     const { warn } = this.options.cookieSize
     if (cannotFit(json, warn)) return undefined
-    const expiresAt = expiryOf(stored.c, now, state.maxAge, this.options)
+    const expiresAt = expiryOf(state.created, now, state.maxAge, this.options)
     const token = this.#sealer.seal(json, expiresAt)
     const cookie = this.#cookie.set(request, token, Math.ceil((expiresAt - now) / 1000))
     if (cookie.length > warn) return undefined

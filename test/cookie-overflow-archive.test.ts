@@ -33,8 +33,9 @@ async function overflowApp<A extends Archive = MemoryArchive> (t: Test, options:
   })
   app.post('/destroy', async (request) => {
     await request.session.destroy()
-    const { then } = request.query as { then?: string }
+    const { then, size } = request.query as { then?: string, size?: string }
     if (then !== undefined) request.session.set('after', then)
+    if (size !== undefined) request.session.set('big', 'x'.repeat(Number(size)))
     return { ok: true }
   })
   app.post('/regenerate', async (request) => {
@@ -90,7 +91,7 @@ t.test('a moved session that fits in cookieSize.warn again goes back to its seal
   t.equal(archive.usage().sessions, 1)
 
   // Below max but above warn: it stays where it is, so a session near the limit does not move at every save.
-  const near = await browser.visit(app, { method: 'POST', url: '/set?key=big&size=2600' })
+  const near = await browser.visit(app, { method: 'POST', url: '/set?key=big&size=2550' })
   t.same(names(setCookies(near)), ['session.id'], 'still in the archive between warn and max')
   const back = await browser.visit(app, { method: 'POST', url: '/set?key=big&size=100' })
   t.same(names(setCookies(back)), ['session', 'session.id cleared'], 'the sealed cookie is set and the id cookie cleared in one response')
@@ -278,6 +279,12 @@ t.test('destroy() then set() on a moved session in one request starts a fresh se
   const read = (await browser.visit(app, '/read')).json()
   t.same([read.mode, read.sizes], ['cookie', { after: 5 }])
   t.type(read.createdAt, 'number', 'with a creation time of its own')
+
+  await browser.visit(app, { method: 'POST', url: '/set?key=big&size=' + BIG })
+  const large = await browser.visit(app, { method: 'POST', url: `/destroy?size=${BIG}` })
+  t.same(names(setCookies(large)), ['session.id'], 'a fresh session too large for its cookie stays in the archive, under a new id')
+  t.equal(archive.usage().sessions, 1)
+  t.same((await browser.visit(app, '/read')).json().sizes, { big: BIG })
 })
 
 t.test('a revocable session moves only while its record lives: revoked meanwhile, the move stores nothing and sends nothing', async (t) => {
