@@ -147,11 +147,12 @@ async function mint (app, count, cookieless) {
     while (made < count) {
       made++
       const response = await app.inject('/__setup')
-      const setCookie = [response.headers['set-cookie']].flat()[0]
-      if (response.statusCode !== 200 || (setCookie === undefined && !cookieless)) {
+      // Every cookie set, as the browser sends them back: a session split over chunks has several.
+      const set = [response.headers['set-cookie'] ?? []].flat().filter((line) => !/; Max-Age=0(;|$)/.test(line))
+      if (response.statusCode !== 200 || (set.length === 0 && !cookieless)) {
         throw new Error(`/__setup answered ${response.statusCode} without a cookie`)
       }
-      if (setCookie !== undefined) cookies.push(setCookie.split(';')[0])
+      if (set.length > 0) cookies.push(set.map((line) => line.split(';')[0]).join('; '))
     }
   }
   await Promise.all(Array.from({ length: 16 }, worker))
