@@ -5,18 +5,19 @@ function codeOf (error: unknown): unknown {
   return (error as { code?: unknown } | null)?.code
 }
 
-function isArchiveError (error: unknown): boolean {
+/** The plugin's own errors, the archive ones among them, which say what to do and carry nothing private. */
+function isOwnError (error: unknown): boolean {
   const code = codeOf(error)
-  return typeof code === 'string' && code.startsWith('FST_SESSION_ARCHIVE_')
+  return typeof code === 'string' && code.startsWith('FST_SESSION_')
 }
 
 /**
- * Archive errors keep their own code; anything else an archive throws becomes
+ * The plugin's errors keep their own code; anything else an archive throws becomes
  * `FST_SESSION_ARCHIVE_UNAVAILABLE`. A store's own error may quote the command
  * it failed on, hence a session id or data: only its name and code are kept.
  */
 export function archiveFailure (error: unknown): Error {
-  if (isArchiveError(error)) return error as Error
+  if (isOwnError(error)) return error as Error
   const name = error instanceof Error ? error.name : typeof error
   const code = codeOf(error)
   const failure = new FST_SESSION_ARCHIVE_UNAVAILABLE(`the archive failed (${typeof code === 'string' ? code : name})`)

@@ -172,11 +172,7 @@ export class ArchiveMode implements SessionEngine {
       if (state.source !== state.id) moved.clears = []
     }
     if (state.source !== state.id) return false
-    try {
-      await this.#archive.get(state.id as string, SESSION_KEY)
-    } catch (error) {
-      throw archiveFailure(error)
-    }
+    await this.#fetch(state.id as string)
     return true
   }
 

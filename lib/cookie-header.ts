@@ -87,8 +87,7 @@ export function readNumberedCookies (request: FastifyRequest, prefix: string): A
   const found: Array<[number, string]> = []
   for (const name of Object.keys(cookies)) {
     const index = name.startsWith(prefix) ? numberedIndex(name, prefix) : undefined
-    const value = cookies[name]
-    if (index !== undefined && typeof value === 'string') found.push([index, value])
+    if (index !== undefined) found.push([index, String(cookies[name])])
   }
   return found
 }

@@ -157,6 +157,11 @@ t.test('a sealed cookie that came back from the archive wins over an id cookie a
   t.same(read.json().sizes, { big: 100 }, 'the sealed cookie is the session')
   t.same(names(setCookies(read)), ['session.id cleared'], 'the id cookie is cleared, the sealed one kept')
   t.same(browser.names(), ['session'])
+
+  // Sealed again since, it still names the id it came back from.
+  await browser.visit(app, { method: 'POST', url: '/set?key=more&size=2' })
+  browser.cookies.set('session.id', idCookie)
+  t.same((await browser.visit(app, '/read')).json().sizes, { big: 100, more: 2 })
 })
 
 t.test('destroy() on a moved session removes it and clears its cookies', async (t) => {
@@ -252,12 +257,16 @@ t.test('bindUser() and revocation work on a moved session, in revocable cookie m
 })
 
 t.test('a moved session too large for maxSize is refused, and nothing is stored', async (t) => {
-  const { app, archive } = await overflowApp(t, { maxSize: 6000 })
-  const response = await app.inject({ method: 'POST', url: '/set?key=big&size=7000' })
-  t.equal(response.statusCode, 500)
-  t.equal(response.json().code, 'FST_SESSION_TOO_LARGE')
-  t.same(setCookies(response), [])
-  t.equal(archive.usage().sessions, 0)
+  for (const revocable of [false, true]) {
+    const { app, archive } = await overflowApp(t, { maxSize: 6000, revocable })
+    const browser = new Browser()
+    await browser.visit(app, { method: 'POST', url: '/set?key=small&size=3' })
+    const response = await browser.visit(app, { method: 'POST', url: '/set?key=big&size=7000' })
+    t.equal(response.statusCode, 500, `revocable: ${revocable}`)
+    t.equal(response.json().code, 'FST_SESSION_TOO_LARGE')
+    t.same(setCookies(response), [])
+    t.equal(archive.usage().sessions, revocable ? 1 : 0, 'nothing but a revocable session\'s record')
+  }
 })
 
 t.test("overflow: 'archive' without an archive moves sessions to the default file archive", async (t) => {
