@@ -15,7 +15,7 @@ export const FAMILIES = [
   { name: 'file store', servers: ['fastify-sessions-file'] }
 ]
 
-export const SCENARIO_ORDER = ['untouched', 'read', 'write', 'new']
+export const SCENARIO_ORDER = ['untouched', 'read', 'repeated', 'write', 'new']
 
 function readLines (dir) {
   const lines = []

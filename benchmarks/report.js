@@ -98,7 +98,8 @@ export function renderReport ({ main, scaling }, { heading = false } = {}) {
       `harness process with ${i.connections} connections, ${i.rounds === 1 ? 'one round' : `${i.rounds} rounds (servers in order, then reversed, so drift cancels)`} of ` +
       `${i.duration} s per server and scenario after ${i.warmup} s of warm-up. **CPU µs/req** is the server process's own CPU time divided by the requests it answered: ` +
       'the figure to compare on a machine shared with the load generator. **× bare** is the ratio to bare Fastify in the same round. ' +
-      'Scenarios: `untouched` (a valid session cookie, route never reads it), `read`, `write` (read and store a changed value), `new` (no cookie, a session created); ' +
+      'Scenarios: `untouched` (a valid session cookie, route never reads it), `read`, `repeated` (`read` with one cookie on every request, as one browser sends it), ' +
+      '`write` (read and store a changed value), `new` (no cookie, a session created); ' +
       'the configuration of every library and what each figure means are described above.',
       `Run: ${describeRun(i)}.`,
       '![Server CPU time per request, per scenario and library](results/chart.svg)',

@@ -3,7 +3,8 @@
 // answers, warms it up, then loads it with autocannon from this process while
 // the server meters its own CPU time. Ends by regenerating the chart and the
 // README's performance section from the results.
-// Usage: node benchmarks/run.js [--quick] [--scaling] [--duration <s>] [--rounds <n>] [--counts <n,n,…>] [--servers <name,name,…>] [--no-report]
+// Usage: node benchmarks/run.js [--quick] [--scaling] [--duration <s>] [--rounds <n>] [--counts <n,n,…>] [--servers <name,name,…>]
+//   [--scenarios <name,name,…>] [--no-scaling] [--profile] [--no-report]
 import { execFileSync, fork } from 'node:child_process'
 import { once } from 'node:events'
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -38,12 +39,14 @@ const ALL_SERVERS = [
 const BASELINE = 'bare'
 const byName = (name) => SERVERS.find((server) => server.name === name)
 
-// `cookie`: requests carry a valid session cookie; `saves`: a session server must answer with Set-Cookie.
+// `cookie`: requests carry a valid session cookie; `saves`: a session server must answer with Set-Cookie;
+// `repeated`: every request carries the same cookie, as one browser does, instead of the pool's in turn.
 const SCENARIOS = [
-  { name: 'untouched', cookie: true, saves: false, body: { ok: true } },
-  { name: 'read', cookie: true, saves: false, body: { name: 'Ada Lovelace' } },
-  { name: 'write', cookie: true, saves: true, body: { visits: 4 } },
-  { name: 'new', cookie: false, saves: true, body: { ok: true } }
+  { name: 'untouched', path: '/untouched', cookie: true, saves: false, body: { ok: true } },
+  { name: 'read', path: '/read', cookie: true, saves: false, body: { name: 'Ada Lovelace' } },
+  { name: 'repeated', path: '/read', cookie: true, repeated: true, saves: false, body: { name: 'Ada Lovelace' } },
+  { name: 'write', path: '/write', cookie: true, saves: true, body: { visits: 4 } },
+  { name: 'new', path: '/new', cookie: false, saves: true, body: { ok: true } }
 ]
 // JSON bytes of the stored session; 53 is the base payload with nothing added.
 const PAYLOADS = [53, 1024]
@@ -57,8 +60,9 @@ const COOKIE_SIZE_SCENARIOS = ['read', 'write']
 
 /**
  * Sessions created per server run; requests carry their cookies in turn. More
- * than the 1,024 recently verified cookies that fastify-sessions remembers, so
- * that each request pays the full verification, as the peers always do.
+ * than any cache of recently verified cookies holds, so that each request
+ * pays the full verification, as the peers always do; the `repeated` scenario
+ * measures the other end, one browser sending its cookie again and again.
  */
 const COOKIE_POOL = 1200
 const STEP_TIMEOUT_MS = 15_000
@@ -76,10 +80,13 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     scaling: { type: 'boolean', default: false },
+    'no-scaling': { type: 'boolean', default: false },
     duration: { type: 'string' },
     rounds: { type: 'string' },
     counts: { type: 'string' },
     servers: { type: 'string' },
+    scenarios: { type: 'string' },
+    profile: { type: 'boolean', default: false },
     'no-report': { type: 'boolean', default: false }
   }
 })
@@ -90,6 +97,11 @@ const SERVERS = args.servers === undefined
 if (args.servers !== undefined && SERVERS.length !== new Set([BASELINE, ...args.servers.split(',')]).size) {
   throw new Error(`--servers: unknown server in "${args.servers}"; the servers are ${ALL_SERVERS.map((server) => server.name).join(', ')}`)
 }
+// --scenarios a,b: only those scenarios of the main run.
+const SCENARIOS_RUN = args.scenarios === undefined ? SCENARIOS : SCENARIOS.filter((scenario) => args.scenarios.split(',').includes(scenario.name))
+if (args.scenarios !== undefined && SCENARIOS_RUN.length !== new Set(args.scenarios.split(',')).size) {
+  throw new Error(`--scenarios: unknown scenario in "${args.scenarios}"; the scenarios are ${SCENARIOS.map((scenario) => scenario.name).join(', ')}`)
+}
 const settings = {
   quick: args.quick,
   connections: 50,
@@ -97,13 +109,24 @@ const settings = {
   warmup: args.quick ? 0.5 : 1,
   rounds: positiveNumber('--rounds', args.rounds ?? (args.quick ? 1 : 2), true)
 }
+if (args.scaling && args['no-scaling']) throw new Error('--scaling and --no-scaling exclude each other')
 const plan = {
   main: !args.scaling,
-  scaling: args.scaling || !args.quick,
+  scaling: args.scaling || (!args.quick && !args['no-scaling']),
   payloads: args.quick ? PAYLOADS.slice(0, 1) : PAYLOADS,
   counts: args.counts?.split(',').map((n) => positiveNumber('--counts', n, true)) ?? (args.quick ? [1_000, 10_000] : [1_000, 10_000, 100_000]),
   cookieSizes: args.quick ? [100, 1000, 2800] : COOKIE_SIZES
 }
+
+/**
+ * --profile: each server process runs under `--cpu-prof`, its profile written
+ * here when it exits (it is stopped by closing its IPC channel, not killed).
+ * The profile covers the process's whole life: start-up, the 1,200 sessions,
+ * the warm-up and the window.
+ */
+const PROFILE_DIR = args.profile ? fileURLToPath(new URL(`profiles/${new Date().toISOString().replace(/[:.]/g, '-')}/`, import.meta.url)) : undefined
+/** How long a profiled server may take to write its profile and exit before it is killed. */
+const PROFILE_EXIT_MS = 30_000
 
 function positiveNumber (flag, value, whole = false) {
   const number = Number(value)
@@ -191,8 +214,10 @@ function ask (child, message, answer, timeoutMs) {
 }
 
 let started = 0
+let profiled = 0
 
-async function startServer (server, payloadBytes) {
+/** `label` names the run's CPU profile with --profile. */
+async function startServer (server, payloadBytes, label) {
   const file = fileURLToPath(new URL(`servers/${server.name}.js`, import.meta.url))
   const env = { ...process.env, PORT: '0', BENCH_PAYLOAD_BYTES: String(payloadBytes), BENCH_REDIS_URL: REDIS_URL }
   let prefix
@@ -207,7 +232,11 @@ async function startServer (server, payloadBytes) {
     env.BENCH_FILE_DIR = dir
   }
   // --expose-gc: the scaling run measures memory after a collection.
-  const child = fork(file, [], { env, execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const execArgv = ['--expose-gc']
+  if (PROFILE_DIR !== undefined) {
+    execArgv.push('--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=${label}-${++profiled}.cpuprofile`)
+  }
+  const child = fork(file, [], { env, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
   children.add(child)
   child.once('exit', () => children.delete(child))
   const stop = async () => {
@@ -230,6 +259,14 @@ async function startServer (server, payloadBytes) {
 async function stopServer (child) {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = once(child, 'exit')
+  if (PROFILE_DIR !== undefined && child.connected) {
+    // A server exits when its channel closes (bench-server.js), which writes its profile.
+    const timer = setTimeout(() => child.kill('SIGKILL'), PROFILE_EXIT_MS)
+    child.disconnect()
+    await exited
+    clearTimeout(timer)
+    return
+  }
   child.kill('SIGKILL')
   await exited
 }
@@ -250,12 +287,12 @@ const atRandom = (cookies) => () => cookies[Math.floor(Math.random() * cookies.l
 
 /** One request before any load: the answer, and whether it sets a cookie, must be the scenario's. */
 async function check (origin, server, scenario, cookie) {
-  const response = await fetch(`${origin}/${scenario.name}`, {
+  const response = await fetch(`${origin}${scenario.path}`, {
     headers: cookie === undefined ? {} : { cookie },
     signal: AbortSignal.timeout(STEP_TIMEOUT_MS)
   })
   const body = await response.text()
-  const where = `${server.name} GET /${scenario.name}`
+  const where = `${server.name} GET ${scenario.path} (${scenario.name})`
   if (response.status !== 200 || body !== JSON.stringify(scenario.body)) {
     throw new Error(`${where} answered ${response.status} ${body}, expected 200 ${JSON.stringify(scenario.body)}`)
   }
@@ -324,7 +361,7 @@ async function measured (server, running, path, draw) {
 const bareCookies = new Map()
 
 async function probeBareCookies (payloadBytes) {
-  const running = await startServer(byName('fastify-sessions-cookie'), payloadBytes)
+  const running = await startServer(byName('fastify-sessions-cookie'), payloadBytes, `probe-${payloadBytes}B`)
   try {
     bareCookies.set(payloadBytes, await cookiePool(running))
   } finally {
@@ -333,7 +370,7 @@ async function probeBareCookies (payloadBytes) {
 }
 
 async function measure (server, scenario, payloadBytes, round) {
-  const running = await startServer(server, payloadBytes)
+  const running = await startServer(server, payloadBytes, `${server.name}-${scenario.name}-${payloadBytes}B-round${round + 1}`)
   try {
     let cookies = []
     if (scenario.cookie && server.sessions) cookies = await cookiePool(running)
@@ -341,6 +378,7 @@ async function measure (server, scenario, payloadBytes, round) {
       await cookiePool(running, true)
       cookies = bareCookies.get(payloadBytes)
     }
+    if (scenario.repeated) cookies = cookies.slice(0, 1)
     const draw = cookies.length === 0 ? undefined : inTurn(cookies)
     await check(running.origin, server, scenario, draw?.())
     return {
@@ -349,7 +387,7 @@ async function measure (server, scenario, payloadBytes, round) {
       server: server.name,
       round,
       cookieBytes: cookies.length === 0 ? 0 : mean(cookies.map((cookie) => cookie.length)),
-      ...await measured(server, running, `/${scenario.name}`, draw)
+      ...await measured(server, running, scenario.path, draw)
     }
   } finally {
     await running.stop()
@@ -396,7 +434,7 @@ function summarise (measurements) {
 // ---- Scaling run.
 
 async function scaleArchive (server, count) {
-  const running = await startServer(server, PAYLOADS[0])
+  const running = await startServer(server, PAYLOADS[0], `scaling-${server.name}-${count}`)
   try {
     const memoryBefore = server.redis ? await redisInfo('memory', 'used_memory') : undefined
     let populated
@@ -428,7 +466,7 @@ async function scaleArchive (server, count) {
 }
 
 async function scaleCookie (server, scenario, payloadBytes) {
-  const running = await startServer(server, payloadBytes)
+  const running = await startServer(server, payloadBytes, `scaling-${server.name}-${scenario.name}-${payloadBytes}B`)
   try {
     const cookies = await cookiePool(running)
     const draw = inTurn(cookies)
@@ -440,7 +478,7 @@ async function scaleCookie (server, scenario, payloadBytes) {
       server: server.name,
       payloadBytes: running.payloadBytes,
       cookieBytes: mean(cookies.map((cookie) => cookie.length)),
-      ...await measured(server, running, `/${scenario.name}`, draw)
+      ...await measured(server, running, scenario.path, draw)
     }
   } finally {
     await running.stop()
@@ -454,7 +492,7 @@ const OVERHEAD_S = 2
 function estimateSeconds () {
   const perRun = settings.warmup + settings.duration + OVERHEAD_S
   let seconds = 0
-  if (plan.main) seconds += (plan.payloads.length + SCENARIOS.length * plan.payloads.length * SERVERS.length * settings.rounds) * perRun
+  if (plan.main) seconds += (plan.payloads.length + SCENARIOS_RUN.length * plan.payloads.length * SERVERS.length * settings.rounds) * perRun
   if (plan.scaling) {
     // Population, measured here: about 25 µs a session in memory, 60 in Redis, 750 on disk and as much to remove it.
     const populate = plan.counts.reduce((sum, n) => sum + n * (25 + 60 + 750 + 750) / 1e6, 0)
@@ -522,6 +560,7 @@ async function main () {
     cookieSizes: plan.scaling ? plan.cookieSizes : [],
     cookiePool: COOKIE_POOL,
     servers: SERVERS.map((s) => s.name),
+    profileDir: PROFILE_DIR,
     machine,
     versions,
     fastifySessions: ownVersion,
@@ -541,7 +580,7 @@ async function main () {
   if (plan.main) {
     const measurements = []
     for (const payloadBytes of plan.payloads) await probeBareCookies(payloadBytes)
-    for (const scenario of SCENARIOS) {
+    for (const scenario of SCENARIOS_RUN) {
       for (const payloadBytes of plan.payloads) {
         for (let round = 0; round < settings.rounds; round++) {
           // Odd rounds run the servers in reverse, so drift over time cancels in the average.
@@ -601,6 +640,7 @@ async function main () {
   const elapsed = (performance.now() - startedAt) / 1000
   record({ kind: 'done', elapsedSeconds: Math.round(elapsed) })
   console.log(`\nTook ${Math.round(elapsed)} s (planned ${Math.round(estimate)} s). Raw results: ${fileURLToPath(resultsFile)}`)
+  if (PROFILE_DIR !== undefined) console.log(`CPU profiles, one per server run (open in Chrome DevTools or speedscope): ${PROFILE_DIR}`)
 }
 
 try {

@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, randomFillSync, timingSafeEqual } from 'node:crypto'
+import { createHmac, pbkdf2Sync, randomFillSync } from 'node:crypto'
+import { AesCbc, decryptOnce, HmacSha256 } from './iron-crypto.js'
 
 // The iron `Fe26.2` token with iron's default settings (the ones `iron-webcrypto`
 // uses): AES-256-CBC for the payload, HMAC-SHA256 over the rest, each key derived
@@ -14,16 +15,11 @@ import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, randomFillSyn
 // `iron-webcrypto`, say) are verified the slow way and their keys remembered
 // once the MAC proves they came from a holder of the secret.
 
-const PREFIX = 'Fe26.2'
+const PREFIX = 'Fe26.2*'
 const IV_BYTES = 16
+/** 16 bytes in unpadded base64url, as iron writes them. */
+const IV_TEXT_LENGTH = 22
 const KEY_BYTES = 32
-const MAC_BYTES = 32
-const EXPIRATION = /^(?:[1-9]\d*)?$/
-// The MAC is the one field the MAC does not cover, and base64 decoding is
-// lenient: accept only its one canonical spelling (43 characters, the last
-// with zero padding bits), as iron's own string comparison does.
-const MAC_TEXT = /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/
-const PASSWORD_ID = /^\w*$/
 const DERIVED_KEYS_KEPT = 256
 
 function deriveKey (secret: string, salt: string): Buffer {
@@ -37,9 +33,9 @@ function saltFor (secret: string, purpose: string): string {
 interface SecretKeys {
   secret: string
   encSalt: string
-  encKey: Buffer
+  aes: AesCbc
   macSalt: string
-  macKey: Buffer
+  mac: HmacSha256
 }
 
 /** What `unseal` found: the JSON text and which secret (index) verified it. */
@@ -48,6 +44,11 @@ export interface Unsealed {
   readonly secretIndex: number
   /** The token's own expiration (ms since the epoch), or 0 when it has none. */
   readonly expiresAt: number
+}
+
+interface Remembered {
+  readonly token: string
+  readonly unsealed: Unsealed
 }
 
 // Random IVs come from a pool filled a few KiB at a time: one call into the
@@ -60,9 +61,32 @@ function nextIv (): Buffer {
     randomFillSync(ivPool)
     ivOffset = 0
   }
-  const iv = Buffer.from(ivPool.subarray(ivOffset, ivOffset + IV_BYTES))
+  const iv = ivPool.subarray(ivOffset, ivOffset + IV_BYTES)
   ivOffset += IV_BYTES
   return iv
+}
+
+/** The IV of the token being verified. */
+const tokenIv = Buffer.alloc(IV_BYTES)
+
+/** Whether `text` from `start` to `end` holds only `\w` characters (iron's password ids). */
+function isWord (text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i)
+    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95)) return false
+  }
+  return true
+}
+
+/** The expiration field from `start` to `end`: 0 when empty, -1 unless it is a whole number without leading zeros. */
+function expirationOf (text: string, start: number, end: number): number {
+  if (start === end) return 0
+  if (text.charCodeAt(start) === 48) return -1
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i)
+    if (c < 48 || c > 57) return -1
+  }
+  return Number(text.slice(start, end))
 }
 
 /** The memory a remembered token takes, roughly: two bytes a character of the token and of its JSON. */
@@ -74,7 +98,8 @@ function sizeOf (token: string, unsealed: Unsealed): number {
 export class IronSealer {
   readonly #keys: readonly SecretKeys[]
   readonly #derived = new Map<string, Buffer>()
-  readonly #recent = new Map<string, Unsealed>()
+  /** Recently unsealed tokens by their MAC, the field that tells tokens apart (a short key to hash). */
+  readonly #recent = new Map<string, Remembered>()
   readonly #recentMax: number
   readonly #recentBytes: number
   #bytes = 0
@@ -87,11 +112,11 @@ export class IronSealer {
    *   bytes a character of the token and of its JSON; a token taking more than
    *   a sixteenth of it is never remembered
    */
-  constructor (secrets: readonly string[], recentMax = 1024, recentBytes = 4 * 1024 * 1024) {
+  constructor (secrets: readonly string[], recentMax = 64, recentBytes = 512 * 1024) {
     this.#keys = secrets.map((secret) => {
       const encSalt = saltFor(secret, 'encryption')
       const macSalt = saltFor(secret, 'integrity')
-      return { secret, encSalt, encKey: deriveKey(secret, encSalt), macSalt, macKey: deriveKey(secret, macSalt) }
+      return { secret, encSalt, aes: new AesCbc(deriveKey(secret, encSalt)), macSalt, mac: new HmacSha256(deriveKey(secret, macSalt)) }
     })
     this.#recentMax = recentMax
     this.#recentBytes = recentBytes
@@ -104,11 +129,9 @@ export class IronSealer {
   seal (json: string, expiresAt: number): string {
     const keys = this.#keys[0] as SecretKeys
     const iv = nextIv()
-    const cipher = createCipheriv('aes-256-cbc', keys.encKey, iv)
-    const encrypted = cipher.update(json, 'utf8', 'base64url') + cipher.final('base64url')
-    const base = `${PREFIX}**${keys.encSalt}*${iv.toString('base64url')}*${encrypted}*${expiresAt}`
-    const mac = createHmac('sha256', keys.macKey).update(base).digest('base64url')
-    return `${base}*${keys.macSalt}*${mac}`
+    const encrypted = keys.aes.encrypt(json, iv)
+    const base = `${PREFIX}*${keys.encSalt}*${iv.toString('base64url')}*${encrypted}*${expiresAt}`
+    return `${base}*${keys.macSalt}*${keys.mac.digest(base)}`
   }
 
   /**
@@ -117,53 +140,75 @@ export class IronSealer {
    * treat that as "no session", so no exception ever escapes.
    */
   unseal (token: string, now: number): Unsealed | undefined {
-    const recent = this.#recent.get(token)
-    if (recent !== undefined) {
-      return recent.expiresAt !== 0 && recent.expiresAt <= now ? undefined : recent
+    const macStart = token.lastIndexOf('*') + 1
+    const mac = token.slice(macStart)
+    const recent = this.#recent.get(mac)
+    if (recent !== undefined && recent.token === token) {
+      const unsealed = recent.unsealed
+      return unsealed.expiresAt !== 0 && unsealed.expiresAt <= now ? undefined : unsealed
     }
-    const unsealed = this.#verify(token)
+    const unsealed = this.#verify(token, macStart, mac)
     if (unsealed === undefined || (unsealed.expiresAt !== 0 && unsealed.expiresAt <= now)) return undefined
-    const bytes = sizeOf(token, unsealed)
-    if (bytes * 16 > this.#recentBytes) return unsealed
-    while (this.#recent.size >= this.#recentMax || this.#bytes + bytes > this.#recentBytes) {
-      const [oldest, entry] = this.#recent.entries().next().value as [string, Unsealed]
-      this.#recent.delete(oldest)
-      this.#bytes -= sizeOf(oldest, entry)
-    }
-    this.#recent.set(token, unsealed)
-    this.#bytes += bytes
+    this.#rememberToken(token, mac, unsealed)
     return unsealed
   }
 
-  #verify (token: string): Unsealed | undefined {
-    const parts = token.split('*')
-    if (parts.length !== 8) return undefined
-    const [prefix, passwordId, encSalt, ivB64, encryptedB64, expiration, macSalt, macB64] = parts as [string, string, string, string, string, string, string, string]
-    if (prefix !== PREFIX || !PASSWORD_ID.test(passwordId) || !EXPIRATION.test(expiration)) return undefined
-    if (encSalt === '' || macSalt === '' || !MAC_TEXT.test(macB64)) return undefined
-    const given = Buffer.from(macB64, 'base64url')
-    const iv = Buffer.from(ivB64, 'base64url')
-    if (given.length !== MAC_BYTES || iv.length !== IV_BYTES) return undefined
-    const base = token.slice(0, token.length - macSalt.length - macB64.length - 2)
+  #rememberToken (token: string, mac: string, unsealed: Unsealed): void {
+    const bytes = sizeOf(token, unsealed)
+    if (bytes * 16 > this.#recentBytes) return
+    while (this.#recent.size >= this.#recentMax || this.#bytes + bytes > this.#recentBytes) {
+      const [oldest, entry] = this.#recent.entries().next().value as [string, Remembered]
+      this.#recent.delete(oldest)
+      this.#bytes -= sizeOf(entry.token, entry.unsealed)
+    }
+    // Never a MAC already here: two tokens that verify with one MAC would be an HMAC collision.
+    this.#recent.set(mac, { token, unsealed })
+    this.#bytes += bytes
+  }
+
+  #verify (token: string, macStart: number, mac: string): Unsealed | undefined {
+    // The seven separators, found without splitting the token.
+    if (!token.startsWith(PREFIX)) return undefined
+    const idEnd = token.indexOf('*', PREFIX.length)
+    const encSaltEnd = token.indexOf('*', idEnd + 1)
+    const ivEnd = token.indexOf('*', encSaltEnd + 1)
+    const encryptedEnd = token.indexOf('*', ivEnd + 1)
+    const expirationEnd = token.indexOf('*', encryptedEnd + 1)
+    const macSaltEnd = token.indexOf('*', expirationEnd + 1)
+    // Eight fields exactly: the last separator found in order is the one before the MAC.
+    if (idEnd === -1 || encSaltEnd === -1 || ivEnd === -1 || encryptedEnd === -1 || expirationEnd === -1 || macSaltEnd !== macStart - 1) return undefined
+    if (!isWord(token, PREFIX.length, idEnd) || encSaltEnd === idEnd + 1 || macSaltEnd === expirationEnd + 1) return undefined
+    const expiresAt = expirationOf(token, encryptedEnd + 1, expirationEnd)
+    if (expiresAt === -1) return undefined
+    // Decoded leniently, as the MAC covers exactly the text it came from.
+    if (ivEnd - encSaltEnd - 1 !== IV_TEXT_LENGTH || tokenIv.write(token.slice(encSaltEnd + 1, ivEnd), 'base64url') !== IV_BYTES) return undefined
+    const base = token.slice(0, expirationEnd)
+    const encSalt = token.slice(idEnd + 1, encSaltEnd)
+    const macSalt = token.slice(expirationEnd + 1, macSaltEnd)
 
     for (let i = 0; i < this.#keys.length; i++) {
       const keys = this.#keys[i] as SecretKeys
-      const macKey = macSalt === keys.macSalt ? keys.macKey : this.#derivedKey(i, macSalt)
-      if (!timingSafeEqual(createHmac('sha256', macKey).update(base).digest(), given)) continue
-      // From here on the token is known to come from a holder of this secret,
-      // so its salts may join the derived-key cache.
-      this.#remember(i, macSalt, macKey)
-      const encKey = encSalt === keys.encSalt ? keys.encKey : this.#derivedKey(i, encSalt)
-      this.#remember(i, encSalt, encKey)
-      try {
-        const decipher = createDecipheriv('aes-256-cbc', encKey, iv)
-        const json = decipher.update(encryptedB64, 'base64url', 'utf8') + decipher.final('utf8')
-        return { json, secretIndex: i, expiresAt: expiration === '' ? 0 : Number(expiration) }
-      } catch {
-        // A valid MAC over ciphertext that does not decrypt: sealed with our
-        // secret but not as iron does it. Foreign, like any other bad token.
-        return undefined
+      if (macSalt === keys.macSalt) {
+        if (!keys.mac.verify(base, mac)) continue
+      } else {
+        const macKey = this.#derivedKey(i, macSalt)
+        if (!new HmacSha256(macKey).verify(base, mac)) continue
+        // From here on the token is known to come from a holder of this secret,
+        // so its salts may join the derived-key cache.
+        this.#remember(i, macSalt, macKey)
       }
+      const encrypted = Buffer.from(token.slice(ivEnd + 1, encryptedEnd), 'base64url')
+      let json: string | undefined
+      if (encSalt === keys.encSalt) {
+        json = keys.aes.decrypt(encrypted, tokenIv)
+      } else {
+        const encKey = this.#derivedKey(i, encSalt)
+        this.#remember(i, encSalt, encKey)
+        json = decryptOnce(encKey, encrypted, tokenIv)
+      }
+      // A valid MAC over ciphertext that does not decrypt: sealed with our
+      // secret but not as iron does it. Foreign, like any other bad token.
+      return json === undefined ? undefined : { json, secretIndex: i, expiresAt }
     }
     return undefined
   }
@@ -174,8 +219,6 @@ export class IronSealer {
   }
 
   #remember (index: number, salt: string, key: Buffer): void {
-    const keys = this.#keys[index] as SecretKeys
-    if (salt === keys.encSalt || salt === keys.macSalt) return
     if (this.#derived.size >= DERIVED_KEYS_KEPT) {
       this.#derived.delete(this.#derived.keys().next().value as string)
     }

@@ -1,6 +1,9 @@
+import { createCipheriv, pbkdf2Sync } from 'node:crypto'
+import { defaults } from 'iron-webcrypto'
 import t from 'tap'
+import { IronSealer } from '../lib/iron-token.js'
 import { addSessionRoutes, buildApp, cookieValue, OTHER_SECRET, SECRET } from './helpers/app.js'
-import { ironSeal, ironUnseal, sessionPayload } from './helpers/iron.js'
+import { ironSeal, ironUnseal, sessionPayload, tokenFields, withValidMac } from './helpers/iron.js'
 
 t.test('a token the plugin writes unseals with iron-webcrypto and the same secret', async (t) => {
   const app = await buildApp(t)
@@ -57,4 +60,87 @@ t.test('a session round-trips: iron-webcrypto seals, the plugin changes it, iron
   t.same(payload.d, { visits: 2 })
   t.equal(payload.c, created, 'the creation time is carried over')
   t.ok(payload.t > created, 'the issue time is now')
+})
+
+/** JSON texts whose length falls on each side of every block boundary up to five blocks, and a few long ones. */
+const JSON_LENGTHS = [
+  ...Array.from({ length: 6 }, (_, blocks) => [blocks * 16 - 1, blocks * 16, blocks * 16 + 1]).flat().filter((n) => n >= 8),
+  1023, 1024, 1025, 2800
+]
+const jsonOf = (length: number, mark: string): string => JSON.stringify({ p: mark.padEnd(length - 8, 'x') })
+
+t.test('for every length class, tokens the sealer writes unseal with iron-webcrypto, and tokens iron-webcrypto writes unseal with the sealer, in turn', async (t) => {
+  const sealer = new IronSealer([SECRET])
+  const now = Date.now()
+  for (const length of JSON_LENGTHS) {
+    const ours = jsonOf(length, `ours ${length}`)
+    t.equal(ours.length, length)
+    const token = sealer.seal(ours, now + 60_000)
+    t.equal(JSON.stringify(await ironUnseal(token)), ours, `${length} bytes: iron-webcrypto reads the sealer's token`)
+    const theirs = jsonOf(length, `theirs ${length}`)
+    const foreign = await ironSeal(JSON.parse(theirs))
+    t.match(sealer.unseal(foreign, now), { json: theirs, secretIndex: 0 }, `${length} bytes: the sealer reads iron-webcrypto's token`)
+    // Same salts as the sealer's own: the path that keeps its cipher contexts.
+    const fields = tokenFields(token)
+    // iron-webcrypto takes a fixed salt (its generateKey option) though its seal options do not name it.
+    const ownSalts = {
+      encryption: { ...defaults.encryption, salt: fields[2]! },
+      integrity: { ...defaults.integrity, salt: fields[6]! }
+    }
+    const sameSalts = await ironSeal(JSON.parse(theirs), SECRET, ownSalts)
+    t.equal(tokenFields(sameSalts)[2], fields[2])
+    t.match(sealer.unseal(sameSalts, now), { json: theirs }, `${length} bytes: and its token with the sealer's own salts`)
+    t.match(sealer.unseal(token, now), { json: ours }, 'the sealer reads its own token after those')
+  }
+})
+
+const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+
+t.test('a tampered token is refused by the sealer as by iron-webcrypto, whichever salts it has', async (t) => {
+  const sealer = new IronSealer([SECRET])
+  const now = Date.now()
+  const tokens = [sealer.seal(jsonOf(40, 'a'), now + 60_000), await ironSeal({ p: 'b' })]
+  for (const token of tokens) {
+    const fields = tokenFields(token)
+    for (const i of [1, 2, 3, 4, 5, 6, 7]) {
+      for (const at of [0, Math.floor(fields[i]!.length / 2), fields[i]!.length - 1]) {
+        const changed = [...fields]
+        const field = changed[i]!
+        // The top bit of a base64url character is always data, never padding.
+        changed[i] = field.slice(0, at) + BASE64URL[BASE64URL.indexOf(field[at]!) ^ 32]! + field.slice(at + 1)
+        const tampered = changed.join('*')
+        t.equal(sealer.unseal(tampered, now), undefined, `field ${i}, character ${at}: refused by the sealer`)
+        await t.rejects(ironUnseal(tampered), `field ${i}, character ${at}: refused by iron-webcrypto`)
+      }
+    }
+    t.ok(sealer.unseal(token, now), 'the untouched token is still accepted')
+  }
+})
+
+t.test('a valid MAC over ciphertext with wrong padding is refused by the sealer as by iron-webcrypto', async (t) => {
+  const sealer = new IronSealer([SECRET])
+  const now = Date.now()
+  const own = tokenFields(sealer.seal('{}', now + 60_000))
+  const foreign = tokenFields(await ironSeal({}))
+  for (const fields of [own, foreign]) {
+    const key = pbkdf2Sync(SECRET, fields[2]!, 1, 32, 'sha1')
+    const iv = Buffer.from(fields[3]!, 'base64url')
+    const lasts = [[0], [17], [3, 2, 3], [5, 4, 4, 4]]
+    for (const last of lasts) {
+      const plain = Buffer.alloc(32, 0x20)
+      plain.set(last, 32 - last.length)
+      const changed = [...fields]
+      changed[4] = createCipheriv('aes-256-cbc', key, iv).setAutoPadding(false).update(plain).toString('base64url')
+      const token = await withValidMac(changed)
+      t.equal(sealer.unseal(token, now), undefined, `padding ending ${last.join(',')}: refused by the sealer`)
+      await t.rejects(ironUnseal(token), `padding ending ${last.join(',')}: refused by iron-webcrypto`)
+    }
+    const right = [...fields]
+    const plain = Buffer.alloc(48, 16)
+    plain.write('{"c":1,"t":1,"d":{}}'.padEnd(32, ' '))
+    right[4] = createCipheriv('aes-256-cbc', key, iv).setAutoPadding(false).update(plain).toString('base64url')
+    const token = await withValidMac(right)
+    t.same(await ironUnseal(token), { c: 1, t: 1, d: {} }, 'a full block of padding is right for iron-webcrypto')
+    t.match(sealer.unseal(token, now), { json: '{"c":1,"t":1,"d":{}}'.padEnd(32, ' ') }, 'and for the sealer')
+  }
 })

@@ -72,3 +72,28 @@ t.test('the remembered tokens are bounded in bytes: a large token is never kept,
   const last = sealer.unseal(tokens[39]!, now)
   t.equal(sealer.unseal(tokens[39]!, now), last, 'the newest is still remembered')
 })
+
+t.test('a token that reuses a remembered token\'s MAC with other content is verified, and refused', async (t) => {
+  const sealer = new IronSealer([SECRET])
+  const now = Date.now()
+  const token = sealer.seal(JSON_TEXT, now + 60_000)
+  t.ok(sealer.unseal(token, now), 'remembered')
+  const fields = token.split('*')
+  const forged = [...fields.slice(0, 5), String(now + 120_000), ...fields.slice(6)].join('*')
+  t.equal(sealer.unseal(forged, now), undefined, 'the later expiration is not under the MAC')
+  t.ok(sealer.unseal(token, now), 'the original is still accepted')
+})
+
+t.test('by default a few dozen recent tokens are remembered, so a returning browser skips the crypto while many visitors do not fill memory', async (t) => {
+  const sealer = new IronSealer([SECRET])
+  const now = Date.now()
+  const tokens = Array.from({ length: 65 }, (_, i) => sealer.seal(`{"i":${i}}`, now + 60_000))
+  const first = sealer.unseal(tokens[0]!, now)
+  t.equal(sealer.unseal(tokens[0]!, now), first, 'the same answer while remembered')
+  for (const token of tokens.slice(1, 64)) sealer.unseal(token, now)
+  t.equal(sealer.unseal(tokens[0]!, now), first, 'still remembered among 64')
+  sealer.unseal(tokens[64]!, now)
+  const again = sealer.unseal(tokens[0]!, now)
+  t.not(again, first, 'the 65th pushed the oldest out: verified again')
+  t.same(again, first, 'to the same result')
+})
