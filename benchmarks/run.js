@@ -4,7 +4,7 @@
 // the server meters its own CPU time. Ends by regenerating the chart and the
 // README's performance section from the results.
 // Usage: node benchmarks/run.js [--quick] [--scaling] [--duration <s>] [--rounds <n>] [--counts <n,n,…>] [--servers <name,name,…>]
-//   [--scenarios <name,name,…>] [--no-scaling] [--profile] [--no-report]
+//   [--scenarios <name,name,…>] [--payloads <bytes,bytes,…>] [--no-scaling] [--profile] [--no-report]
 import { execFileSync, fork } from 'node:child_process'
 import { once } from 'node:events'
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -27,6 +27,8 @@ const ALL_SERVERS = [
   { name: 'iron-session', sessions: true },
   { name: 'fastify-sessions-cookie', sessions: true, ours: true },
   { name: 'fastify-sessions-cookie-revocable', sessions: true, ours: true },
+  { name: 'fastify-sessions-cookie-archive', sessions: true, ours: true },
+  { name: 'fastify-sessions-cookie-chunk', sessions: true, ours: true },
   { name: 'fastify-session-memory', sessions: true },
   { name: 'mgcrea-memory', sessions: true },
   { name: 'fastify-sessions-memory', sessions: true, ours: true },
@@ -86,6 +88,7 @@ const { values: args } = parseArgs({
     counts: { type: 'string' },
     servers: { type: 'string' },
     scenarios: { type: 'string' },
+    payloads: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'no-report': { type: 'boolean', default: false }
   }
@@ -113,7 +116,7 @@ if (args.scaling && args['no-scaling']) throw new Error('--scaling and --no-scal
 const plan = {
   main: !args.scaling,
   scaling: args.scaling || (!args.quick && !args['no-scaling']),
-  payloads: args.quick ? PAYLOADS.slice(0, 1) : PAYLOADS,
+  payloads: args.payloads?.split(',').map((n) => positiveNumber('--payloads', n, true)) ?? (args.quick ? PAYLOADS.slice(0, 1) : PAYLOADS),
   counts: args.counts?.split(',').map((n) => positiveNumber('--counts', n, true)) ?? (args.quick ? [1_000, 10_000] : [1_000, 10_000, 100_000]),
   cookieSizes: args.quick ? [100, 1000, 2800] : COOKIE_SIZES
 }
@@ -361,19 +364,50 @@ async function measured (server, running, path, draw) {
 const bareCookies = new Map()
 
 async function probeBareCookies (payloadBytes) {
-  const running = await startServer(byName('fastify-sessions-cookie'), payloadBytes, `probe-${payloadBytes}B`)
-  try {
-    bareCookies.set(payloadBytes, await cookiePool(running))
-  } finally {
-    await running.stop()
+  // Above one cookie's worth, the chunks that carry such a session.
+  for (const name of ['fastify-sessions-cookie', 'fastify-sessions-cookie-chunk']) {
+    const running = await startServer(ALL_SERVERS.find((server) => server.name === name), payloadBytes, `probe-${payloadBytes}B`)
+    try {
+      bareCookies.set(payloadBytes, await cookiePool(running))
+      return
+    } catch (error) {
+      if (name !== 'fastify-sessions-cookie') throw error
+    } finally {
+      await running.stop()
+    }
   }
+}
+
+/** The most bytes of one cookie's name and value that browsers keep (RFC 6265's floor, Chrome's and Firefox's limit). */
+const BROWSER_COOKIE_BYTES = 4096
+
+/**
+ * Why `server` cannot run a session of this size, or undefined: it could not
+ * create one (it refuses sessions that large), or it sends a cookie browsers drop.
+ */
+async function cannotRun (server, running) {
+  if (!server.sessions) return undefined
+  let cookies
+  try {
+    cookies = await cookiePool(running)
+  } catch (error) {
+    return { reason: `could not create a session: ${String(error.message).split('\n')[0].slice(0, 160)}` }
+  }
+  const largest = Math.max(...cookies.flatMap((header) => header.split('; ').map((pair) => Buffer.byteLength(pair))))
+  if (largest > BROWSER_COOKIE_BYTES) return { reason: `sends a ${largest}-byte cookie, which browsers drop (over ${BROWSER_COOKIE_BYTES})`, cookies }
+  return { cookies }
 }
 
 async function measure (server, scenario, payloadBytes, round) {
   const running = await startServer(server, payloadBytes, `${server.name}-${scenario.name}-${payloadBytes}B-round${round + 1}`)
   try {
     let cookies = []
-    if (scenario.cookie && server.sessions) cookies = await cookiePool(running)
+    if (plan.payloads.some((bytes) => bytes > PAYLOADS[1])) {
+      // Sizes beyond the usual ones: a server that cannot hold such a session is reported, not measured.
+      const verdict = await cannotRun(server, running)
+      if (verdict?.reason !== undefined) return { skipped: true, scenario: scenario.name, payloadBytes: running.payloadBytes, server: server.name, round, reason: verdict.reason }
+      if (scenario.cookie && verdict !== undefined) cookies = verdict.cookies
+    } else if (scenario.cookie && server.sessions) cookies = await cookiePool(running)
     if (scenario.cookie && !server.sessions) {
       await cookiePool(running, true)
       cookies = bareCookies.get(payloadBytes)
@@ -579,6 +613,8 @@ async function main () {
 
   if (plan.main) {
     const measurements = []
+    /** Per server and payload, why it could not run that payload. */
+    const skipped = new Map()
     for (const payloadBytes of plan.payloads) await probeBareCookies(payloadBytes)
     for (const scenario of SCENARIOS_RUN) {
       for (const payloadBytes of plan.payloads) {
@@ -588,6 +624,11 @@ async function main () {
           for (const server of order) {
             console.error(`${scenario.name}, ${payloadBytes} B: ${server.name}, round ${round + 1} of ${settings.rounds}`)
             const measurement = await measure(server, scenario, payloadBytes, round)
+            if (measurement.skipped === true) {
+              skipped.set(`${server.name} ${payloadBytes}`, measurement.reason)
+              record({ kind: 'skipped', suite: 'main', ...measurement })
+              continue
+            }
             measurements.push(measurement)
             record({ kind: 'measurement', suite: 'main', ...measurement })
           }
@@ -603,6 +644,7 @@ async function main () {
       summary.map((s) => [s.scenario, `${s.payloadBytes} B`, s.server, s.reqPerSec.toFixed(0), s.reqPerSecRatio.toFixed(2),
         s.p99Ms.toFixed(1), s.p99Ratio.toFixed(2), s.cpuUsPerReq.toFixed(1), s.cpuRatio.toFixed(2), s.peakRssMb.toFixed(1), s.peakRssRatio.toFixed(2)])
     ))
+    for (const [what, reason] of skipped) console.log(`not measured: ${what} B: ${reason}`)
   }
 
   if (plan.scaling) {
