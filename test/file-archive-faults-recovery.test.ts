@@ -7,6 +7,7 @@ import t, { type Test } from 'tap'
 import { FileArchive, type FileArchiveFs } from '../lib/archives/file.js'
 import { buildApp, cookieValue, setCookies } from './helpers/app.js'
 import { tempDir } from './helpers/temp-dir.js'
+import { openWithTempFileFaults } from './helpers/temp-file-faults.js'
 
 // A FileArchive whose disk fails under real requests: the request that needed
 // the disk answers 503 with the archive's code and sends no cookie, what was
@@ -22,6 +23,7 @@ const KIND: Record<string, string> = {
   EIO: 'FST_SESSION_ARCHIVE_IO'
 }
 
+/** Where the disk fails: `writeFile` and `utimes` are the temp file's, through its handle. */
 type Step = 'writeFile' | 'utimes' | 'rename' | 'mkdir' | 'open' | 'rm'
 
 function systemError (code: string): NodeJS.ErrnoException {
@@ -40,16 +42,18 @@ async function filesUnder (dir: string): Promise<string[]> {
 async function faultyApp (t: Test) {
   const dir = path.join(await tempDir(t), 'sessions')
   const fault = { on: false, step: 'writeFile' as Step, code: 'EIO' }
-  const wrap = (step: Step) => async (...args: unknown[]) => {
-    if (fault.on && fault.step === step) {
-      // A write that dies half-way has already created its temp file.
-      if (step === 'writeFile') await fsp.writeFile(args[0] as string, '{"c":', { flag: 'wx' })
-      throw systemError(fault.code)
-    }
+  const fails = (step: Step): boolean => fault.on && fault.step === step
+  const wrap = (step: 'rename' | 'mkdir' | 'rm') => async (...args: unknown[]) => {
+    if (fails(step)) throw systemError(fault.code)
     return await (fsp[step] as (...args: unknown[]) => Promise<unknown>)(...args)
   }
   const fs = { ...fsp } as Record<string, unknown>
-  for (const step of ['writeFile', 'utimes', 'rename', 'mkdir', 'open', 'rm'] as const) fs[step] = wrap(step)
+  for (const step of ['rename', 'mkdir', 'rm'] as const) fs[step] = wrap(step)
+  const open = openWithTempFileFaults((step) => step !== 'stat' && fails(step) ? systemError(fault.code) : undefined)
+  fs['open'] = async (file: string, flags: number, mode?: number) => {
+    if (fails('open')) throw systemError(fault.code)
+    return await open(file, flags, mode)
+  }
   const archive = new FileArchive({ dir, sweepIntervalMs: 0, fs: fs as unknown as FileArchiveFs })
   const app = await buildApp(t, { mode: 'archive', archive })
   app.post('/visit', async (request) => {
@@ -180,7 +184,7 @@ async function childKit (t: Test): Promise<string> {
   const modules = fileURLToPath(new URL('../node_modules/@fastify/error/', import.meta.url))
   await fsp.mkdir(path.join(kit, 'archives'))
   await fsp.mkdir(path.join(kit, 'node_modules', '@fastify', 'error'), { recursive: true })
-  for (const file of ['archives/file.js', 'archives/archive-options.js', 'errors.js', 'keyed-queue.js']) await fsp.copyFile(path.join(dist, file), path.join(kit, file))
+  for (const file of ['archives/file.js', 'archives/file-system.js', 'archives/archive-options.js', 'errors.js', 'keyed-queue.js']) await fsp.copyFile(path.join(dist, file), path.join(kit, file))
   for (const file of ['index.js', 'package.json']) await fsp.copyFile(path.join(modules, file), path.join(kit, 'node_modules', '@fastify', 'error', file))
   await fsp.writeFile(path.join(kit, 'package.json'), '{ "type": "module" }')
   for (const target of [kit, ...await allUnder(kit)]) await fsp.chmod(target, (await fsp.lstat(target)).isDirectory() ? 0o755 : 0o644)

@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { constants, existsSync } from 'node:fs'
 import type { Stats } from 'node:fs'
-import * as fsPromises from 'node:fs/promises'
-import type { FileHandle } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { setImmediate as nextTick, setTimeout as sleep } from 'node:timers/promises'
@@ -13,12 +11,10 @@ import {
 import type { Archive } from './archive.js'
 import { KeyedQueue } from '../keyed-queue.js'
 import { refuseUnknownOptions } from './archive-options.js'
+import { syncFileSystem } from './file-system.js'
+import type { FileArchiveFs, FileArchiveHandle } from './file-system.js'
 
-/** The functions of `node:fs/promises` that `FileArchive` calls. */
-export type FileArchiveFs = Pick<
-  typeof fsPromises,
-  'link' | 'lstat' | 'mkdir' | 'open' | 'opendir' | 'readdir' | 'rename' | 'rm' | 'rmdir' | 'stat' | 'unlink' | 'utimes' | 'writeFile'
->
+export type { FileArchiveFs, FileArchiveHandle } from './file-system.js'
 
 /** Options of `FileArchive`. */
 export interface FileArchiveOptions {
@@ -52,9 +48,10 @@ export interface FileArchiveOptions {
    */
   maxNewSessions?: number
   /**
-   * How many values read recently are kept in memory at most. A kept value is
-   * returned after one `lstat` shows its file unchanged (same inode, size,
-   * times and a single name), so writes by other processes are always seen;
+   * How many values read or written recently are kept in memory at most. A
+   * kept value is returned after one `lstat` shows its file unchanged (same
+   * inode, size, times and a single name), so writes by other processes are
+   * always seen; `compareAndSet` checks its expected value the same way.
    * `0` keeps none.
    * @default 10_000
    */
@@ -68,8 +65,13 @@ export interface FileArchiveOptions {
   /** A value larger than this (in bytes) is never kept in the read cache. @default 64 * 1024 */
   readCacheMaxValueBytes?: number
   /**
-   * The file system to use, for injecting faults in tests.
-   * @default the functions of `node:fs/promises`
+   * The file system calls to make. The default makes a request's calls
+   * synchronously: on a local disk each takes a few microseconds, where a
+   * round trip through libuv's thread pool costs tens of microseconds of CPU.
+   * Pass `node:fs/promises` itself to make every call on the thread pool, for
+   * a disk where one call may take milliseconds (a network file system); or
+   * functions of your own, for injecting faults in tests.
+   * @default syncFileSystem: `node:fs`'s synchronous calls behind the promise API
    */
   fs?: FileArchiveFs
 }
@@ -94,6 +96,7 @@ const NEW_MARK = 0o1000
 const DIR_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
 const LOCK_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
+const WRITE_FLAGS = LOCK_FLAGS
 /** The mtime of a key without ttl: 2400-01-01T00:00:00Z, within what ext4, XFS, btrfs, APFS and NTFS store. */
 const NO_EXPIRY_MS = Date.UTC(2400, 0, 1)
 /** A temp file this old belongs to a write that died (a live one renames it within milliseconds). */
@@ -113,6 +116,8 @@ const ABSENT = new Set(['ENOENT', 'ELOOP', 'ENOTDIR'])
 const HOST = os.hostname()
 /** Tells this process's locks from those of a process that had its pid before (a restarted container). */
 const INCARNATION = randomBytes(8).toString('hex')
+/** Read once: `process.pid` is a system call each time. */
+const PID = process.pid
 /* c8 ignore next */
 const UID = process.getuid?.()
 /**
@@ -203,7 +208,7 @@ function staleLock (text: string, mtimeMs: number): boolean {
   if (Date.now() - (Number.isFinite(takenAt) ? takenAt : mtimeMs) > LOCK_STALE_MS) return true
   if (host !== HOST) return false
   const holder = Number(pid)
-  if (holder === process.pid) return incarnation !== INCARNATION
+  if (holder === PID) return incarnation !== INCARNATION
   return Number.isSafeInteger(holder) && holder > 0 && !alive(holder)
 }
 
@@ -217,9 +222,11 @@ function serialise<T> (domainDir: string, work: () => Promise<T>): Promise<T> {
 
 /** A domain directory held open, and the path that reaches inside it without resolving its name again. */
 interface OpenDomain {
-  readonly handle: FileHandle
+  readonly handle: FileArchiveHandle
   readonly stats: Stats
   readonly inside: string
+  /** Made by this call, under the domain's lock: it holds no key yet. */
+  readonly made: boolean
 }
 
 type Release = () => Promise<void>
@@ -268,7 +275,9 @@ type Release = () => Promise<void>
  *   at the same moment; elsewhere it is the last sweep's count plus this
  *   process's changes. The quota of new domains is kept per process.
  * - A hot read (a value in the read cache) is one `lstat`; the first read of
- *   a new domain adds one `fchmod`.
+ *   a new domain adds one `fchmod`. A write keeps its value in the cache, so
+ *   the reads and the `compareAndSet` of the next save of that session each
+ *   cost one `lstat` too. By default the calls are synchronous (see `fs`).
  * - A full disk is `FST_SESSION_ARCHIVE_FULL`, a permission problem
  *   `FST_SESSION_ARCHIVE_DENIED`, anything else `FST_SESSION_ARCHIVE_IO`,
  *   each with the system error's code and syscall (never its path) as `cause`.
@@ -308,7 +317,7 @@ export class FileArchive implements Archive {
       readCacheSize = 10_000,
       readCacheBytes = 8 * 1024 * 1024,
       readCacheMaxValueBytes = 64 * 1024,
-      fs = fsPromises
+      fs = syncFileSystem
     } = options
     if (typeof dir !== 'string' || dir === '') {
       throw new FST_SESSION_INVALID_OPTION('dir', 'must be a non-empty path')
@@ -392,7 +401,8 @@ export class FileArchive implements Archive {
       const open = await this.#openDomain(domainDir, creates)
       if (open === undefined) return false
       try {
-        if (await this.#readIn(open, key) !== expected) return false
+        // A directory this call made holds nothing, so `expected` is undefined.
+        if (!open.made && await this.#readIn(open, key, file) !== expected) return false
         await this.#write(open, key, file, value, mtime)
         return true
       } finally {
@@ -519,7 +529,8 @@ export class FileArchive implements Archive {
    * missing one is made (0700) and an unusable one is an error.
    */
   async #openDomain (domainDir: string, create: boolean): Promise<OpenDomain | undefined> {
-    let handle: FileHandle
+    let handle: FileArchiveHandle
+    let made = false
     try {
       handle = await this.#fs.open(domainDir, DIR_FLAGS)
     } catch (error) {
@@ -531,6 +542,7 @@ export class FileArchive implements Archive {
       await this.#makeRoom()
       try {
         await this.#fs.mkdir(domainDir, { mode: 0o700 | NEW_MARK })
+        made = true
         this.#domainCount++
         this.#newDomains.add(domain)
       } catch (error) {
@@ -558,7 +570,7 @@ export class FileArchive implements Archive {
     }
     /* c8 ignore next */
     const inside = FD_DIR === undefined ? domainDir : `${FD_DIR}/${handle.fd}`
-    return { handle, stats, inside }
+    return { handle, stats, inside, made }
   }
 
   /**
@@ -585,7 +597,7 @@ export class FileArchive implements Archive {
    */
   async #lock (domain: string, wait: boolean): Promise<Release | undefined> {
     const file = path.join(this.#dir, `.${domain}.lock`)
-    let handle: FileHandle | undefined
+    let handle: FileArchiveHandle | undefined
     for (let poll = 1; handle === undefined; poll = Math.min(poll * 2, MAX_LOCK_POLL_MS)) {
       try {
         handle = await this.#fs.open(file, LOCK_FLAGS, 0o600)
@@ -599,10 +611,10 @@ export class FileArchive implements Archive {
     return await this.#hold(file, handle)
   }
 
-  async #hold (file: string, handle: FileHandle): Promise<Release> {
+  async #hold (file: string, handle: FileArchiveHandle): Promise<Release> {
     let ino: number
     try {
-      await handle.writeFile(`${process.pid} ${INCARNATION} ${Date.now()} ${HOST}`)
+      await handle.writeFile(`${PID} ${INCARNATION} ${Date.now()} ${HOST}`)
       ino = (await handle.stat()).ino
     } catch (error) {
       await handle.close()
@@ -642,7 +654,7 @@ export class FileArchive implements Archive {
   }
 
   async #readLock (file: string): Promise<{ stats: Stats, text: string } | undefined> {
-    let handle: FileHandle
+    let handle: FileArchiveHandle
     try {
       handle = await this.#fs.open(file, READ_FLAGS)
     } catch (error) {
@@ -685,14 +697,24 @@ export class FileArchive implements Archive {
     return found.value
   }
 
-  /** The live value of a key, read through the domain's handle; `undefined` when absent or expired. */
-  async #readIn (open: OpenDomain, key: string): Promise<string | undefined> {
+  /**
+   * The live value of a key, through the domain's handle; `undefined` when
+   * absent or expired. A value in the read cache costs one `lstat`, which
+   * shows its file unchanged, as `get` checks it.
+   */
+  async #readIn (open: OpenDomain, key: string, file: string): Promise<string | undefined> {
+    const cached = this.#reads.get(file)
+    if (cached !== undefined) {
+      const stats = await this.#fs.lstat(path.join(open.inside, `${key}.json`)).catch(noop)
+      if (stats !== undefined && sameFile(stats, cached) && stats.mtimeMs > Date.now()) return cached.value
+      this.#forget(file)
+    }
     return (await this.#readKey(open, key))?.value
   }
 
   /** A key file's stats and, unless it expired, its value; `undefined` when there is no trusted key file. */
   async #readKey (open: OpenDomain, key: string): Promise<KeyRead | undefined> {
-    let handle: FileHandle
+    let handle: FileArchiveHandle
     try {
       handle = await this.#fs.open(path.join(open.inside, `${key}.json`), READ_FLAGS)
     } catch (error) {
@@ -742,22 +764,33 @@ export class FileArchive implements Archive {
     this.#readBytes -= cached.size
   }
 
+  /**
+   * Writes a temp file and renames it over the key. The value is then kept in
+   * the read cache (of an established domain) with the stats of the file it
+   * went to, read through the handle after the rename (which changes its
+   * ctime), so no path is looked up again and no other writer's file can be
+   * mistaken for it.
+   */
   async #write (open: OpenDomain, key: string, file: string, value: string, mtime: number): Promise<void> {
     const temp = path.join(open.inside, `.${key}.${hex()}.tmp`)
-    try {
-      await this.#fs.writeFile(temp, value, { flag: 'wx', mode: 0o600 })
-    } catch (error) {
-      // EEXIST: the name was taken, so the file there is not ours to remove.
-      if (errorCode(error) !== 'EEXIST') await this.#fs.unlink(temp).catch(noop)
-      throw error
-    }
+    // EEXIST: the name was taken, so the file there is not ours to remove.
+    const handle = await this.#fs.open(temp, WRITE_FLAGS, 0o600)
     this.#forget(file)
+    let renamed = false
     try {
-      await this.#fs.utimes(temp, mtime, mtime)
+      await handle.writeFile(value)
+      await handle.utimes(mtime, mtime)
       await this.#fs.rename(temp, path.join(open.inside, `${key}.json`))
+      renamed = true
+      // A new domain's first `get` must read through its directory, which clears the mark.
+      if ((open.stats.mode & NEW_MARK) === 0) this.#remember(file, await handle.stat(), value)
     } catch (error) {
+      // After the rename the value is stored: only the cache missed it.
+      if (renamed) return
       await this.#fs.unlink(temp).catch(noop)
       throw error
+    } finally {
+      await handle.close()
     }
   }
 

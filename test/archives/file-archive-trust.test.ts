@@ -220,6 +220,28 @@ t.test('a domain swapped for something else between its check and its removal is
   t.same((await fsp.readdir(dir)).filter((name) => name.startsWith('.removed.')), [])
 })
 
+t.test('a domain swapped for another directory after its last key is removed is left alone', async (t) => {
+  const root = await tempDir(t)
+  const dir = path.join(root, 'sessions')
+  const id = newDomain()
+  const fs = {
+    ...fsp,
+    unlink: (async (file: string) => {
+      await fsp.unlink(file)
+      if (!file.endsWith('session.json')) return
+      // The emptied domain goes aside, and a directory that holds something else takes its name.
+      await fsp.rename(path.join(dir, id), path.join(root, 'emptied'))
+      await fsp.mkdir(path.join(dir, id), { mode: 0o700 })
+      await fsp.writeFile(path.join(dir, id, 'notes.txt'), 'not the archive\'s')
+    }) as FileArchiveFs['unlink']
+  }
+  const archive = await archiveIn(t, dir, fs as FileArchiveFs)
+  await archive.set(id, 'session', 'mine')
+  await archive.remove(id, 'session')
+  t.same(await fsp.readdir(path.join(dir, id)), ['notes.txt'], 'the directory that took its name stays')
+  t.same(await fsp.readdir(path.join(root, 'emptied')), [], 'the emptied domain is where it was moved')
+})
+
 t.test('a dir that cannot be examined, or a domain that fails as it is opened, is an archive error', async (t) => {
   const root = await tempDir(t)
   const failing = { stat: '', reopen: '', fstat: false }

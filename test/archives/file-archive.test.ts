@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { FileArchive, type FileArchiveFs } from '../../lib/archives/file.js'
 import { advanceClock } from '../helpers/clock.js'
 import { tempDir } from '../helpers/temp-dir.js'
+import { openWithTempFileFaults } from '../helpers/temp-file-faults.js'
 
 const NO_EXPIRY_MS = Date.UTC(2400, 0, 1)
 
@@ -339,15 +340,15 @@ t.test('a failed write keeps the old value, leaves no temp file and says why', a
   for (const [code, kind] of Object.entries(expected)) {
     for (const step of ['writeFile', 'utimes', 'rename'] as const) {
       let fail = false
-      const fault = async (...args: unknown[]) => {
-        if (fail) {
-          // A write that dies half-way has already created the temp file.
-          if (step === 'writeFile') await fsp.writeFile(args[0] as string, 'half', { flag: 'wx' })
-          throw systemError(code)
+      const failure = (at: string) => fail && at === step ? systemError(code) : undefined
+      const { dir, archive } = await setup(t, {
+        open: openWithTempFileFaults(failure),
+        rename: async (from: string, to: string) => {
+          const error = failure('rename')
+          if (error !== undefined) throw error
+          await fsp.rename(from, to)
         }
-        return await (fsp[step] as (...args: unknown[]) => Promise<void>)(...args)
-      }
-      const { dir, archive } = await setup(t, { [step]: fault })
+      })
       const id = newDomain()
       await archive.set(id, 'session', 'old')
       fail = true
@@ -362,14 +363,29 @@ t.test('a failed write keeps the old value, leaves no temp file and says why', a
   }
 })
 
+t.test('a write whose file cannot be looked at after the rename is stored, and read from the disk', async (t) => {
+  let fail = false
+  const { dir, archive } = await setup(t, { open: openWithTempFileFaults((step) => fail && step === 'stat' ? systemError('EIO') : undefined) })
+  const id = newDomain()
+  await archive.set(id, 'session', 'old')
+  t.equal(await archive.get(id, 'session'), 'old', 'found: established')
+  fail = true
+  t.equal(await archive.compareAndSet(id, 'session', 'old', 'new'), true, 'the value went to its file')
+  fail = false
+  t.equal(await fsp.readFile(path.join(dir, id, 'session.json'), 'utf8'), 'new')
+  t.equal(await archive.get(id, 'session'), 'new')
+  t.same(await fsp.readdir(path.join(dir, id)), ['session.json'], 'no temp file is left')
+})
+
 t.test('a temp file name that is taken is not removed: it is not ours', async (t) => {
   let other = ''
   const { archive } = await setup(t, {
-    writeFile: (async (target: string) => {
+    open: (async (target: string, flags: number, mode?: number) => {
+      if (!target.endsWith('.tmp')) return await fsp.open(target, flags, mode)
       await fsp.writeFile(target, 'another writer')
       other = await fsp.realpath(target)
       throw systemError('EEXIST')
-    }) as FileArchiveFs['writeFile']
+    }) as FileArchiveFs['open']
   })
   t.equal((await rejection(t, archive.set(newDomain(), 'session', 'x'))).code, 'FST_SESSION_ARCHIVE_IO')
   t.equal(await fsp.readFile(other, 'utf8'), 'another writer')
