@@ -39,7 +39,7 @@ const ALL_SERVERS = [
   { name: 'fastify-sessions-file', sessions: true, ours: true, dir: true }
 ]
 const BASELINE = 'bare'
-const byName = (name) => SERVERS.find((server) => server.name === name)
+const byName = (name) => ALL_SERVERS.find((server) => server.name === name)
 
 // `cookie`: requests carry a valid session cookie; `saves`: a session server must answer with Set-Cookie;
 // `repeated`: every request carries the same cookie, as one browser does, instead of the pool's in turn.
@@ -366,7 +366,7 @@ const bareCookies = new Map()
 async function probeBareCookies (payloadBytes) {
   // Above one cookie's worth, the chunks that carry such a session.
   for (const name of ['fastify-sessions-cookie', 'fastify-sessions-cookie-chunk']) {
-    const running = await startServer(ALL_SERVERS.find((server) => server.name === name), payloadBytes, `probe-${payloadBytes}B`)
+    const running = await startServer(byName(name), payloadBytes, `probe-${payloadBytes}B`)
     try {
       bareCookies.set(payloadBytes, await cookiePool(running))
       return
