@@ -32,7 +32,9 @@ function mergeChanges (stored: Record<string, Json>, state: SessionState): Recor
 
 /** Archive mode's part of a session's state: the stored text read in `onRequest`, parsed on first use. */
 const kPending = Symbol('fastify-sessions.pending')
-type PendingState = SessionState & { [kPending]?: string | undefined }
+/** The text stored under the session's id when this request last read or wrote it: what a save expects to find there. */
+const kStoredText = Symbol('fastify-sessions.stored-text')
+type PendingState = SessionState & { [kPending]?: string | undefined, [kStoredText]?: string | undefined }
 
 /**
  * Archive mode: the cookie carries a signed random id, the state lives in an
@@ -120,6 +122,7 @@ export class ArchiveMode implements SessionEngine {
     const reason = this.#restore(session, text)
     if (reason === undefined) {
       state.touched = touched
+      state[kStoredText] = text
       return
     }
     this.#reject(session, reason)
@@ -272,14 +275,18 @@ export class ArchiveMode implements SessionEngine {
   }
 
   /** Writes the session under `id`; false when the session it was read from is gone. */
-  async #write (state: SessionState, id: string, now: number, ttl: number): Promise<boolean> {
+  async #write (state: PendingState, id: string, now: number, ttl: number): Promise<boolean> {
     const archive = this.#archive
+    const existed = state.source === id
+    // First, where the archive can compare: the text this request read, which
+    // its data already holds with its changes, so an unchanged session is
+    // written in one call, with nothing to read or merge.
+    let current = existed ? state[kStoredText] : undefined
+    let data = state.json
     for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
-      let current: string | undefined
-      let data = state.json
-      if (state.source === id) {
-        // The session existed when this request read it: merge this request's
-        // changes into what is stored now, which other requests may have changed.
+      if (existed && (attempt > 0 || archive.compareAndSet === undefined)) {
+        // Changed since this request read it, or not comparable: merge this
+        // request's changes into what is stored now.
         current = await archive.get(id, SESSION_KEY)
         const stored = current === undefined ? 'nothing stored' : parseStoredSession(current)
         if (typeof stored === 'string') return false
@@ -288,10 +295,12 @@ export class ArchiveMode implements SessionEngine {
       const text = JSON.stringify(storedForm(state, now, data))
       if (archive.compareAndSet === undefined) {
         await archive.set(id, SESSION_KEY, text, ttl)
-        return true
+      } else if (!await archive.compareAndSet(id, SESSION_KEY, current, text, ttl)) {
+        // Another request or process saved it since: read and merge again.
+        continue
       }
-      // Another process may have saved since the read above: read and merge again.
-      if (await archive.compareAndSet(id, SESSION_KEY, current, text, ttl)) return true
+      state[kStoredText] = text
+      return true
     }
     throw new FST_SESSION_ARCHIVE_UNAVAILABLE(`one session was saved concurrently more than ${SAVE_ATTEMPTS} times in a row`)
   }

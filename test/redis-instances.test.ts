@@ -110,6 +110,37 @@ if (redis !== undefined) {
     t.same(await storedData(cookie.split('.')[0] as string), { user: 'A', elsewhere: true, here: true })
   })
 
+  t.test('a save of a session that nothing else changed is one round trip: one script, no read before it', async (t) => {
+    const calls: string[] = []
+    // The archive's client, seen through a proxy that notes each command it is sent.
+    const counted = new Proxy(redis.client, {
+      get (target, property, receiver) {
+        const value = Reflect.get(target, property, receiver)
+        if (typeof value !== 'function' || typeof property !== 'string') return value
+        return (...args: unknown[]) => {
+          calls.push(property)
+          return value.apply(target, args)
+        }
+      }
+    })
+    const a = await instance(t, 'A', (app) => {
+      app.post('/visit', async (request) => {
+        request.session.set('visits', (request.session.get('visits') as number | undefined ?? 0) + 1)
+        return 'ok'
+      })
+    }, new RedisArchive({ client: counted, prefix }))
+    const cookie = cookieValue(await a.inject({ method: 'POST', url: '/login' }), 'session-id')!
+    // The first read of a new session takes it off probation, with a script of its own.
+    await a.inject({ url: '/', cookies: { 'session-id': cookie } })
+    for (const visits of [1, 2]) {
+      calls.length = 0
+      const response = await a.inject({ method: 'POST', url: '/visit', cookies: { 'session-id': cookie } })
+      t.match(setCookies(response), [/^session-id=/])
+      t.same(calls, ['hmget', 'evalsha'], 'the read in onRequest, then the compare-and-set')
+      t.same(await storedData(cookie.split('.')[0] as string), { user: 'A', visits })
+    }
+  })
+
   t.test('a session changed under every save attempt gives up with a 503', async (t) => {
     /** Another instance always wins the race. */
     class AlwaysLosingArchive extends RedisArchive {
