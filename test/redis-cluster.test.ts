@@ -30,18 +30,21 @@ if (cluster !== undefined) {
   })
 
   t.test('a session and its shard\'s indexes share a slot, and the session is found where its id says', async (t) => {
-    const archive = new RedisArchive({ client, prefix })
+    const own = `${prefix}layout:`
+    const archive = new RedisArchive({ client, prefix: own })
     const id = 'ClusterSession_0123456789'
     await archive.set(id, 'session', '{"c":1}', 60_000)
-    const tag = SHARD_TAGS[shardOf(id)] as string
-    const key = `${prefix}{${tag}}{${id}}`
+    const shard = `${own}{${SHARD_TAGS[shardOf(id)] as string}}`
+    const key = `${shard}{${id}}`
     t.equal(await client.type(key), 'hash')
-    t.equal(await client.cluster('KEYSLOT', key), await client.cluster('KEYSLOT', `${prefix}{${tag}}new-sessions`))
-    t.equal(await client.zscore(`${prefix}{${tag}}new-sessions`, id) !== null, true, 'on probation in its shard')
+    t.equal(await client.cluster('KEYSLOT', key), await client.cluster('KEYSLOT', `${shard}new-sessions`))
+    t.equal(await client.cluster('KEYSLOT', key), await client.cluster('KEYSLOT', `${shard}sessions`))
+    t.not(await client.zscore(`${shard}new-sessions`, id), null, 'on probation in its shard')
     t.equal(await archive.get(id, 'session'), '{"c":1}')
-    t.equal(await client.zscore(`${prefix}{${tag}}new-sessions`, id), null, 'found: established')
+    t.equal(await client.zscore(`${shard}new-sessions`, id), null, 'found: established')
+    t.not(await client.zscore(`${shard}sessions`, id), null, 'and still counted')
     await archive.removeDomain(id)
-    t.equal(await client.exists(key, `${prefix}{${tag}}sessions`), 0, 'gone, and out of the index')
+    t.equal(await client.exists(key, `${shard}sessions`, `${shard}new-sessions`), 0, 'gone, and out of the indexes')
   })
 
   t.test('each shard keeps a sixteenth of the limits: a creation removes the oldest new session of its own shard', async (t) => {

@@ -114,8 +114,8 @@ interface StartedCluster {
 }
 
 /**
- * A Redis Cluster of the test's own, three masters on spare ports (started as
- * the benchmarks start theirs, `benchmarks/redis-cluster.js`), killed and its
+ * A Redis Cluster of the test's own, three masters on spare ports (started by
+ * `redis-cluster.js`, as the benchmarks start theirs), killed and its
  * files removed when the test ends. `connect()` gives another Cluster client,
  * disconnected then too. Without `redis-server` and `redis-cli` on the PATH
  * the test file is skipped with one line saying so, except under CI, where it fails.
@@ -126,7 +126,7 @@ export async function useRedisCluster (t: Test): Promise<{ client: Cluster, conn
     else t.plan(0, 'no redis-server and redis-cli on the PATH to start a Redis Cluster with; install Redis 7 to run these tests')
     return undefined
   }
-  const { start } = await import(String(new URL('../../benchmarks/redis-cluster.js', import.meta.url))) as { start: () => Promise<StartedCluster> }
+  const { start } = await import(String(new URL('./redis-cluster.js', import.meta.url))) as { start: () => Promise<StartedCluster> }
   const cluster = await start()
   const clients: Cluster[] = []
   t.teardown(async () => {
