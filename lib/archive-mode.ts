@@ -39,7 +39,9 @@ const kPending = Symbol('fastify-sessions.pending')
  * request still brought), and its id cookie is `<cookieName>.id`.
  */
 const kMoved = Symbol('fastify-sessions.moved')
-type PendingState = SessionState & { [kPending]?: string | undefined, [kMoved]?: Moved }
+/** The text stored under the session's id when this request last read or wrote it: what a save expects to find there. */
+const kStoredText = Symbol('fastify-sessions.stored-text')
+type PendingState = SessionState & { [kPending]?: string | undefined, [kStoredText]?: string | undefined, [kMoved]?: Moved }
 
 interface Moved {
   /** Cookies the next response clears besides its own. */
@@ -213,6 +215,7 @@ export class ArchiveMode implements SessionEngine {
     const reason = this.#restore(session, text)
     if (reason === undefined) {
       state.touched = touched
+      state[kStoredText] = text
       return
     }
     this.#reject(session, reason)
@@ -413,14 +416,18 @@ export class ArchiveMode implements SessionEngine {
   }
 
   /** Writes the session under `id`; false when the session it was read from is gone. */
-  async #write (state: SessionState, id: string, now: number, ttl: number): Promise<boolean> {
+  async #write (state: PendingState, id: string, now: number, ttl: number): Promise<boolean> {
     const archive = this.#archive
+    const existed = state.source === id
+    // First, where the archive can compare: the text this request read, which
+    // its data already holds with its changes, so an unchanged session is
+    // written in one call, with nothing to read or merge.
+    let current = existed ? state[kStoredText] : undefined
+    let data = state.json
     for (let attempt = 0; attempt < SAVE_ATTEMPTS; attempt++) {
-      let current: string | undefined
-      let data = state.json
-      if (state.source === id) {
-        // The session existed when this request read it: merge this request's
-        // changes into what is stored now, which other requests may have changed.
+      if (existed && (attempt > 0 || archive.compareAndSet === undefined)) {
+        // Changed since this request read it, or not comparable: merge this
+        // request's changes into what is stored now.
         current = await archive.get(id, SESSION_KEY)
         const stored = current === undefined ? 'nothing stored' : parseStoredSession(current)
         if (typeof stored === 'string') return false
@@ -429,10 +436,12 @@ export class ArchiveMode implements SessionEngine {
       const text = JSON.stringify(storedForm(state, now, data))
       if (archive.compareAndSet === undefined) {
         await archive.set(id, SESSION_KEY, text, ttl)
-        return true
+      } else if (!await archive.compareAndSet(id, SESSION_KEY, current, text, ttl)) {
+        // Another request or process saved it since: read and merge again.
+        continue
       }
-      // Another process may have saved since the read above: read and merge again.
-      if (await archive.compareAndSet(id, SESSION_KEY, current, text, ttl)) return true
+      state[kStoredText] = text
+      return true
     }
     throw new FST_SESSION_ARCHIVE_UNAVAILABLE(`one session was saved concurrently more than ${SAVE_ATTEMPTS} times in a row`)
   }

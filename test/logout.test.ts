@@ -190,6 +190,15 @@ for (const mode of ['archive', 'cookie'] as const) {
     advanceClock(t, REVOCATION_CHECK_MS)
     t.same((await send('GET', '/read', cookie)).json(), { user: null }, 'and the logged-out cookie stays dead')
   })
+
+  t.test(`${setup.label}, without compareAndSet: a session saved again with nothing in its way stays signed in`, async (t) => {
+    const { send, cookieOf } = await logoutApp(t, setup)
+    const cookie = cookieOf(await send('POST', '/login'))
+    const visited = await send('POST', '/visit', cookie)
+    t.equal(visited.statusCode, 200)
+    advanceClock(t, REVOCATION_CHECK_MS)
+    t.same((await send('GET', '/read', cookieOf(visited))).json(), { user: 'ada' })
+  })
 }
 
 for (const setup of SERVER_SIDE) {

@@ -1,6 +1,6 @@
-import { Redis as Redis5 } from 'ioredis'
-import { Redis as Redis6 } from 'ioredis6'
-import { Valkey } from 'iovalkey'
+import { Cluster as Cluster5, Redis as Redis5 } from 'ioredis'
+import { Cluster as Cluster6, Redis as Redis6 } from 'ioredis6'
+import { Cluster as ValkeyCluster, Valkey } from 'iovalkey'
 import { expect, test } from 'tstyche'
 import { RedisArchive, type RedisClient } from '../lib/index.js'
 
@@ -12,6 +12,13 @@ test('a client of ioredis 5, ioredis 6 or iovalkey is a RedisClient', () => {
   expect<Valkey>().type.toBeAssignableTo<RedisClient>()
   expect(new RedisArchive({ client: new Redis6({ enableOfflineQueue: false }) })).type.not.toRaiseError()
   expect(new RedisArchive({ client: new Valkey({ enableOfflineQueue: false }), prefix: 'app:', readyTimeoutMs: 2000 })).type.not.toRaiseError()
+})
+
+test('a Cluster client of ioredis 5, ioredis 6 or iovalkey is a RedisClient', () => {
+  expect<Cluster5>().type.toBeAssignableTo<RedisClient>()
+  expect<Cluster6>().type.toBeAssignableTo<RedisClient>()
+  expect<ValkeyCluster>().type.toBeAssignableTo<RedisClient>()
+  expect(new RedisArchive({ client: new Cluster5([{ host: '127.0.0.1', port: 7000 }], { enableOfflineQueue: false }), prefix: 'app:' })).type.not.toRaiseError()
 })
 
 test('something without the commands the archive uses is not a RedisClient', () => {

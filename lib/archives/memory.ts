@@ -160,6 +160,20 @@ export class MemoryArchive implements Archive {
     if (expiresAt < this.#nextExpiry) this.#nextExpiry = expiresAt
   }
 
+  /**
+   * Sets `key` to `value` only if it holds `expected` now (`undefined`: only
+   * if it is absent). Nothing runs between the check and the write, so saves
+   * merge without reading the session again unless another request changed it.
+   * @returns whether it did
+   */
+  async compareAndSet (domain: string, key: string, expected: string | undefined, value: string, ttlMs?: number): Promise<boolean> {
+    const stored = this.#domains.get(domain)
+    const entry = stored === undefined ? undefined : this.#live(domain, stored, key)
+    if (entry?.value !== expected) return false
+    await this.set(domain, key, value, ttlMs)
+    return true
+  }
+
   async has (domain: string, key: string): Promise<boolean> {
     const stored = this.#domains.get(domain)
     return stored !== undefined && this.#live(domain, stored, key) !== undefined

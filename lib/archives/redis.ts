@@ -12,6 +12,8 @@ import { refuseUnknownOptions } from './archive-options.js'
 export interface RedisClient {
   /** ioredis's connection state: `'wait'`, `'connecting'`, `'connect'`, `'ready'`, `'reconnecting'`, `'close'` or `'end'`. */
   readonly status: string
+  /** True on a Redis Cluster client (ioredis's or iovalkey's `Cluster`): the archive then shards its keys so that each script stays on one slot. */
+  readonly isCluster?: boolean
   hget (key: string, field: string): Promise<string | null>
   hmget (key: string, ...fields: string[]): Promise<Array<string | null>>
   hgetall (key: string): Promise<Record<string, string>>
@@ -54,11 +56,12 @@ export type RedisArchiveOptions = (
   }
   | {
     /**
-     * Your ioredis (5 or 6) or iovalkey client; the archive never closes it. It may still be
-     * connecting: `app.ready()` waits for it (see `readyTimeoutMs`). Give it a `commandTimeout`
-     * and `enableOfflineQueue: false` so that an outage gives quick 503s rather than requests
-     * queued in memory.
+     * Your ioredis (5 or 6) or iovalkey client, or their `Cluster` client for a Redis Cluster;
+     * the archive never closes it. It may still be connecting: `app.ready()` waits for it (see
+     * `readyTimeoutMs`). Give it a `commandTimeout` and `enableOfflineQueue: false` so that an
+     * outage gives quick 503s rather than requests queued in memory.
      * @example new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { commandTimeout: 1000, enableOfflineQueue: false })
+     * @example new Cluster([{ host: '10.0.0.1', port: 6379 }], { enableOfflineQueue: false, redisOptions: { commandTimeout: 1000 } })
      */
     client: RedisClient
     url?: never
@@ -69,6 +72,8 @@ export type RedisArchiveOptions = (
   /**
    * Prefix of every key: a session lives in the hash `<prefix>{<id>}`, and the counts in the sorted sets
    * `<prefix>sessions` and `<prefix>new-sessions`. Instances sharing a prefix share the sessions and their limits.
+   * On a Redis Cluster, each of 16 shards has its own hash tag after the prefix (`<prefix>{<tag>}{<id>}`,
+   * `<prefix>{<tag>}sessions`...), and the prefix may hold no `{` or `}`.
    * @default 'fastify-sessions:'
    */
   prefix?: string
@@ -84,14 +89,16 @@ export type RedisArchiveOptions = (
    * How many sessions are kept at most, new and established together, across
    * every instance sharing the prefix. Creating one beyond this first removes
    * the oldest new session; when every session is established, creating one
-   * rejects with `FST_SESSION_ARCHIVE_AT_CAPACITY`.
+   * rejects with `FST_SESSION_ARCHIVE_AT_CAPACITY`. On a Redis Cluster, each
+   * of the 16 shards keeps a sixteenth (rounded up).
    * @default 100_000
    */
   maxSessions?: number
   /**
    * How many new sessions (created, not yet found by a `get`) are kept at
    * most; creating one beyond this first removes the oldest new session. At
-   * most `maxSessions`.
+   * most `maxSessions`. On a Redis Cluster, each of the 16 shards keeps a
+   * sixteenth (rounded up).
    * @default a tenth of maxSessions (at least 1)
    */
   maxNewSessions?: number
@@ -121,8 +128,14 @@ function script (source: string): Script {
 //
 // Every script gets KEYS[1] the hash, KEYS[2] the index of all, KEYS[3] the
 // index of new ones. Scripts that remove other sessions (evicting, pruning)
-// name those hashes themselves from the prefix, which a Redis Cluster refuses:
-// see the class's JSDoc.
+// name those hashes themselves from the prefix (ARGV[6]).
+//
+// On a Redis Cluster, where a script may touch one slot only, the sessions are
+// split into SHARDS shards, each a whole archive of its own under the prefix
+// `<prefix>{<tag>}` with a sixteenth of the limits: a session's hash
+// `<prefix>{<tag>}{<id>}` (the first braces are its hash tag), its shard's
+// indexes `<prefix>{<tag>}sessions` and `<prefix>{<tag>}new-sessions`, and
+// every session a script removes, are all on the tag's slot.
 const NEW_FIELD = ':new'
 
 // Creating a session: ARGV[4] now, ARGV[5] id, ARGV[6] prefix, ARGV[7]
@@ -226,6 +239,45 @@ return 1`)
 
 const AT_CAPACITY = -1
 
+const SLOTS = 16384
+const SHARDS = 16
+
+/** Redis Cluster's hash slot of a hash tag: CRC16 (XMODEM) modulo 16384. */
+function slotOf (tag: string): number {
+  let crc = 0
+  for (const byte of Buffer.from(tag)) {
+    crc ^= byte << 8
+    for (let bit = 0; bit < 8; bit++) crc = ((crc << 1) ^ (crc & 0x8000 ? 0x1021 : 0)) & 0xffff
+  }
+  return crc % SLOTS
+}
+
+/** The shard of a session: the sixteenth of the slots its id falls in. */
+export function shardOf (domain: string): number {
+  return Math.floor(slotOf(domain) * SHARDS / SLOTS)
+}
+
+/**
+ * Each shard's hash tag: the first `<shard>-<n>` on a slot of the shard's own
+ * sixteenth, so that the shards spread over the masters as the slots do.
+ */
+export const SHARD_TAGS: readonly string[] = Array.from({ length: SHARDS }, (_, shard) => {
+  let n = 0
+  while (shardOf(`${shard}-${n}`) !== shard) n++
+  return `${shard}-${n}`
+})
+
+/** Where one shard's keys live: the prefix of its hashes and its two indexes. */
+interface Shard {
+  readonly prefix: string
+  readonly all: string
+  readonly new: string
+}
+
+function shard (prefix: string): Shard {
+  return { prefix, all: `${prefix}sessions`, new: `${prefix}new-sessions` }
+}
+
 /** The value of a stored field, or undefined when it has expired. */
 function live (stored: string | null, now: number): string | undefined {
   if (stored === null) return undefined
@@ -303,11 +355,16 @@ function positiveMs (option: string, value: unknown): number {
  * when full, a DEL and two ZREMs per session it removes. The indexes hold
  * each id twice at most (about 100 bytes per session).
  *
- * Redis Cluster: each session hash is on its own slot (the id is its hash
- * tag), but the two indexes are not, and a creation removes sessions it names
- * itself, which Cluster refuses (CROSSSLOT). Cluster support needs indexes per
- * slot (or all keys under one hash tag, on one node) and evictions done one
- * key per call; until then, use a single Redis or a primary with replicas.
+ * Redis Cluster: pass a `Cluster` client (`isCluster`). The sessions are
+ * then split into 16 shards by id, each with a hash tag and indexes of its
+ * own, so that every script touches one slot, and the shards' slots spread
+ * over the masters as the slots do. Each shard keeps a sixteenth of
+ * `maxSessions` and of `maxNewSessions` (rounded up): a creation removes the
+ * oldest new session of its own shard, and is refused when established ones
+ * fill its shard. Ids are random, so the shards fill alike, but not exactly:
+ * the first refusal can come before the total reaches `maxSessions` (with
+ * the default 100,000, about 2% before; the fewer sessions, the more). Reads
+ * and writes cost what they cost on a single Redis: one HMGET, one script.
  *
  * @example
  * ```ts
@@ -322,13 +379,20 @@ function positiveMs (option: string, value: unknown): number {
  * app.register(fastifySessions, { secret, mode: 'archive', archive: new RedisArchive({ client }) })
  * app.addHook('onClose', () => client.quit())
  * ```
+ *
+ * @example
+ * ```ts
+ * // A Redis Cluster, through an ioredis (or iovalkey) Cluster client.
+ * const cluster = new Cluster([{ host: '10.0.0.1', port: 6379 }], { enableOfflineQueue: false, redisOptions: { commandTimeout: 1000 } })
+ * app.register(fastifySessions, { secret, mode: 'archive', archive: new RedisArchive({ client: cluster, prefix: 'app:' }) })
+ * app.addHook('onClose', () => cluster.quit())
+ * ```
  */
 export class RedisArchive implements Archive {
   readonly #client: RedisClient
   readonly #owned: OwnedClient | undefined
-  readonly #prefix: string
-  readonly #all: string
-  readonly #new: string
+  /** One shard on a single Redis; SHARDS on a Cluster. */
+  readonly #shards: readonly Shard[]
   readonly #maxSessions: number
   readonly #maxNewSessions: number
   readonly #lazy: boolean
@@ -338,13 +402,20 @@ export class RedisArchive implements Archive {
     refuseUnknownOptions('RedisArchive', options, ['url', 'client', 'commandTimeoutMs', 'lazyConnect', 'readyTimeoutMs', 'prefix', 'maxSessions', 'maxNewSessions'])
     const { prefix = 'fastify-sessions:', readyTimeoutMs = DEFAULT_READY_TIMEOUT_MS } = options
     if (typeof prefix !== 'string') throw new FST_SESSION_INVALID_OPTION('prefix', 'must be a string')
-    this.#prefix = prefix
-    this.#all = `${prefix}sessions`
-    this.#new = `${prefix}new-sessions`
-    this.#maxSessions = positiveInteger('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS)
-    this.#maxNewSessions = positiveInteger('maxNewSessions', options.maxNewSessions ?? Math.max(1, Math.floor(this.#maxSessions / 10)))
-    if (this.#maxNewSessions > this.#maxSessions) throw new FST_SESSION_INVALID_OPTION('maxNewSessions', 'must not be more than maxSessions')
+    const maxSessions = positiveInteger('maxSessions', options.maxSessions ?? DEFAULT_MAX_SESSIONS)
+    const maxNewSessions = positiveInteger('maxNewSessions', options.maxNewSessions ?? Math.max(1, Math.floor(maxSessions / 10)))
+    if (maxNewSessions > maxSessions) throw new FST_SESSION_INVALID_OPTION('maxNewSessions', 'must not be more than maxSessions')
     this.#readyTimeoutMs = positiveMs('readyTimeoutMs', readyTimeoutMs)
+    if (options.client?.isCluster === true) {
+      if (/[{}]/.test(prefix)) throw new FST_SESSION_INVALID_OPTION('prefix', 'must hold no { or } on a Redis Cluster: the archive puts its own hash tags after it')
+      this.#shards = SHARD_TAGS.map((tag) => shard(`${prefix}{${tag}}`))
+      this.#maxSessions = Math.ceil(maxSessions / SHARDS)
+      this.#maxNewSessions = Math.ceil(maxNewSessions / SHARDS)
+    } else {
+      this.#shards = [shard(prefix)]
+      this.#maxSessions = maxSessions
+      this.#maxNewSessions = maxNewSessions
+    }
     if (options.client !== undefined) {
       this.#client = options.client
       this.#owned = undefined
@@ -360,13 +431,18 @@ export class RedisArchive implements Archive {
     this.#lazy = options.lazyConnect ?? false
   }
 
-  #key (domain: string): string {
-    return `${this.#prefix}{${domain}}`
+  #shard (domain: string): Shard {
+    const shards = this.#shards
+    return shards.length === 1 ? shards[0] as Shard : shards[shardOf(domain)] as Shard
   }
 
-  /** Runs a script on the session's hash and both indexes; loads it again when Redis has forgotten it. */
-  async #run (code: Script, domain: string, args: Array<string | number>): Promise<unknown> {
-    const keys = [this.#key(domain), this.#all, this.#new]
+  #key (domain: string, shard = this.#shard(domain)): string {
+    return `${shard.prefix}{${domain}}`
+  }
+
+  /** Runs a script on the session's hash and its shard's indexes; loads it again when Redis has forgotten it. */
+  async #run (code: Script, domain: string, args: Array<string | number>, shard = this.#shard(domain)): Promise<unknown> {
+    const keys = [this.#key(domain, shard), shard.all, shard.new]
     return this.#guard(async () => {
       try {
         return await this.#client.evalsha(code.sha, keys.length, ...keys, ...args)
@@ -397,21 +473,23 @@ export class RedisArchive implements Archive {
   async set (domain: string, key: string, value: string, ttlMs?: number): Promise<void> {
     const now = Date.now()
     const expiresAt = expiry(ttlMs, now)
-    const result = await this.#run(SET, domain, [key, `${expiresAt}:${value}`, expiresAt, now, ...this.#limits(domain)])
+    const shard = this.#shard(domain)
+    const result = await this.#run(SET, domain, [key, `${expiresAt}:${value}`, expiresAt, now, ...this.#limits(domain, shard)], shard)
     if (result === AT_CAPACITY) throw new FST_SESSION_ARCHIVE_AT_CAPACITY()
   }
 
   async compareAndSet (domain: string, key: string, expected: string | undefined, value: string, ttlMs?: number): Promise<boolean> {
     const now = Date.now()
     const expiresAt = expiry(ttlMs, now)
-    const args = [key, `${expiresAt}:${value}`, expiresAt, now, ...this.#limits(domain), expected === undefined ? '0' : '1', expected ?? '']
-    const result = await this.#run(COMPARE_AND_SET, domain, args)
+    const shard = this.#shard(domain)
+    const args = [key, `${expiresAt}:${value}`, expiresAt, now, ...this.#limits(domain, shard), expected === undefined ? '0' : '1', expected ?? '']
+    const result = await this.#run(COMPARE_AND_SET, domain, args, shard)
     if (result === AT_CAPACITY) throw new FST_SESSION_ARCHIVE_AT_CAPACITY()
     return result === 1
   }
 
-  #limits (domain: string): Array<string | number> {
-    return [domain, this.#prefix, this.#maxSessions, this.#maxNewSessions]
+  #limits (domain: string, shard: Shard): Array<string | number> {
+    return [domain, shard.prefix, this.#maxSessions, this.#maxNewSessions]
   }
 
   async has (domain: string, key: string): Promise<boolean> {

@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { createServer } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Redis } from 'ioredis'
+import { Cluster, Redis, type ClusterNode } from 'ioredis'
 import type { Test } from 'tap'
 
 export const REDIS_URL = 'redis://127.0.0.1:6379'
@@ -106,4 +106,40 @@ export class SpareRedis {
 /** Whether a `redis-server` binary is on the PATH, for tests that start their own. */
 export function hasRedisServer (): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).error === undefined
+}
+
+interface StartedCluster {
+  nodes: ClusterNode[]
+  stop: () => Promise<void>
+}
+
+/**
+ * A Redis Cluster of the test's own, three masters on spare ports (started by
+ * `redis-cluster.js`, as the benchmarks start theirs), killed and its
+ * files removed when the test ends. `connect()` gives another Cluster client,
+ * disconnected then too. Without `redis-server` and `redis-cli` on the PATH
+ * the test file is skipped with one line saying so, except under CI, where it fails.
+ */
+export async function useRedisCluster (t: Test): Promise<{ client: Cluster, connect: () => Cluster, prefix: string } | undefined> {
+  if (!hasRedisServer() || spawnSync('redis-cli', ['--version'], { stdio: 'ignore' }).error !== undefined) {
+    if (process.env['CI'] === 'true') t.fail('the Redis Cluster tests need redis-server and redis-cli on the PATH under CI')
+    else t.plan(0, 'no redis-server and redis-cli on the PATH to start a Redis Cluster with; install Redis 7 to run these tests')
+    return undefined
+  }
+  const { start } = await import(String(new URL('./redis-cluster.js', import.meta.url))) as { start: () => Promise<StartedCluster> }
+  const cluster = await start()
+  const clients: Cluster[] = []
+  t.teardown(async () => {
+    for (const client of clients) client.disconnect()
+    await cluster.stop()
+  })
+  const connect = (): Cluster => {
+    const client = new Cluster(cluster.nodes)
+    client.on('error', () => {}) // a test that needs an error asserts it on the command
+    clients.push(client)
+    return client
+  }
+  const client = connect()
+  await client.ping()
+  return { client, connect, prefix: `fastify-sessions-test:${randomBytes(6).toString('hex')}:` }
 }
