@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
 import { Redis } from 'ioredis'
+import * as redisCluster from './redis-cluster.js'
 import { writeChart } from './chart.js'
 import { writeReport } from './report.js'
 
@@ -36,6 +37,8 @@ const ALL_SERVERS = [
   { name: 'fastify-session-redis', sessions: true, redis: true },
   { name: 'mgcrea-redis', sessions: true, redis: true },
   { name: 'fastify-sessions-redis', sessions: true, ours: true, redis: true },
+  // `redisCluster`: it stores in a Redis Cluster of three masters that the harness starts on spare ports.
+  { name: 'fastify-sessions-redis-cluster', sessions: true, ours: true, redisCluster: true },
   { name: 'fastify-sessions-file', sessions: true, ours: true, dir: true }
 ]
 const BASELINE = 'bare'
@@ -144,6 +147,7 @@ function positiveNumber (flag, value, whole = false) {
 const children = new Set()
 const dirs = new Set()
 let redis
+let cluster
 
 function killChildren () {
   for (const child of children) child.kill('SIGKILL')
@@ -169,6 +173,7 @@ async function deleteKeys (prefix) {
 async function cleanUp () {
   killChildren()
   removeDirs()
+  await redisCluster.stop()
   if (redis !== undefined) {
     await deleteKeys(RUN_PREFIX).catch((error) => console.error(`could not delete the Redis keys under ${RUN_PREFIX}: ${error.message}`))
     redis.disconnect()
@@ -177,6 +182,7 @@ async function cleanUp () {
 }
 
 process.on('exit', () => {
+  redisCluster.stop()
   killChildren()
   removeDirs()
 })
@@ -228,6 +234,11 @@ async function startServer (server, payloadBytes, label) {
   if (server.redis) {
     prefix = `${RUN_PREFIX}${server.name}:${++started}:`
     env.BENCH_REDIS_PREFIX = prefix
+  }
+  if (server.redisCluster) {
+    cluster ??= redisCluster.start()
+    env.BENCH_REDIS_CLUSTER_NODES = (await cluster).nodes.map(({ host, port }) => `${host}:${port}`).join(',')
+    env.BENCH_REDIS_PREFIX = `${RUN_PREFIX}${server.name}:${++started}:`
   }
   if (server.dir) {
     dir = mkdtempSync(path.join(os.tmpdir(), 'fastify-sessions-bench-'))

@@ -155,14 +155,14 @@ export class ArchiveMode implements SessionEngine {
    * `clears` (its sealed cookies) in the same response. False when the archive
    * had no room: nothing is sent, and the browser keeps its sealed cookie.
    */
-  async adopt (session: Session, explicit: boolean, clears: string[]): Promise<boolean> {
+  async adopt (session: Session, explicit: boolean, clears: string[], bytes: number): Promise<boolean> {
     const state: PendingState = session[kState]
     state.id = createSessionId()
     state.source = undefined
     state.dirty = new Set()
     const moved: Moved = { clears, adopting: true }
     state[kMoved] = moved
-    state.bytes = Buffer.byteLength(JSON.stringify(storedForm(state, Date.now())))
+    state.bytes = bytes
     if (state.bytes > this.maxSize) throw new FST_SESSION_TOO_LARGE('(the whole session, moving to the archive)', state.bytes, this.maxSize)
     if (state.handle !== undefined) state.userChanged = true
     session[kEngine] = this

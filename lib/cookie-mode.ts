@@ -373,11 +373,14 @@ export class CookieMode implements SessionEngine {
     if (state.created === 0) state.created = now
     if (this.#revocable) state.record ??= createSessionId()
     const expiresAt = expiryOf(state.created, now, state.maxAge, this.options)
-    const token = this.#sealer.seal(JSON.stringify(storedForm(state, now)), expiresAt)
+    const json = JSON.stringify(storedForm(state, now))
+    const { warn, max } = this.options.cookieSize
+    // Plainly too large for its cookie: moved without sealing it first.
+    if (this.#overflow === 'archive' && cannotFit(json, max)) return this.#overflowToArchive(session, explicit, json)
+    const token = this.#sealer.seal(json, expiresAt)
     const maxAge = Math.ceil((expiresAt - now) / 1000)
     const cookie = this.#cookie.set(request, token, maxAge)
     // The cookie is ASCII throughout (the token is base64url, the attributes are validated), so length is bytes.
-    const { warn, max } = this.options.cookieSize
     let cookies: string[]
     if (cookie.length <= max) {
       if (cookie.length >= warn) {
@@ -387,12 +390,19 @@ export class CookieMode implements SessionEngine {
       cookies = [cookie]
     } else if (this.#overflow === 'error') {
       throw new FST_SESSION_COOKIE_TOO_LARGE(this.#cookie.name, cookie.length, max)
+    } else if (this.#overflow === 'archive') {
+      return this.#overflowToArchive(session, explicit, json, cookie.length)
     } else {
       this.#logOverflow(session, cookie.length)
-      if (this.#overflow === 'archive') return this.#moveToArchive(session, explicit)
       cookies = this.#chunks(request, token, maxAge)
     }
     return this.#send(session, explicit, cookies, cookies.length === 1 ? 'single' : cookies.length, token, now, expiresAt)
+  }
+
+  /** Moves the session to the archive, with its stored form `json`; `bytes`, the size of the cookie it would have had, when it was sealed to find out. */
+  #overflowToArchive (session: Session, explicit: boolean, json: string, bytes?: number): Promise<void> {
+    this.#logOverflow(session, bytes ?? this.#cookie.name.length + 1 + Math.ceil(json.length * 4 / 3))
+    return this.#moveToArchive(session, explicit, Buffer.byteLength(json))
   }
 
   #logOverflow (session: Session, bytes: number): void {
@@ -457,7 +467,7 @@ export class CookieMode implements SessionEngine {
    * the cookie `<name>.id`; the sealed cookie is cleared in the same response.
    * A revocable session moves only while its record lives, and its record goes.
    */
-  async #moveToArchive (session: Session, explicit: boolean): Promise<void> {
+  async #moveToArchive (session: Session, explicit: boolean, bytes: number): Promise<void> {
     const state = session[kState]
     const archiveMode = this.#archiveMode()
     const guard = this.#revocable ? (state.replacedRecord ?? (state.isNew ? undefined : state.record)) : undefined
@@ -465,14 +475,14 @@ export class CookieMode implements SessionEngine {
     state.replacedRecord = undefined
     const clears = this.clearAll(session)
     if (guard === undefined) {
-      await archiveMode.adopt(session, explicit, clears)
+      await archiveMode.adopt(session, explicit, clears, bytes)
       return
     }
     let moved: boolean
     try {
       moved = await this.#locks.run(guard, async () => {
         if (await this.#archive().get(guard, RECORD_KEY) === undefined) return false
-        if (!await archiveMode.adopt(session, explicit, clears)) return true
+        if (!await archiveMode.adopt(session, explicit, clears, bytes)) return true
         this.#checked.delete(guard)
         await this.#archive().removeDomain(guard)
         return true

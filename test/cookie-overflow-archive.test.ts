@@ -384,3 +384,12 @@ t.test('an archive failure during a move or a move back is a 503, and sends no c
     t.same(setCookies(back), [])
   }
 })
+
+t.test('a session just over the limit, sealed to find out, moves too, with the exact size of the cookie it would have had', async (t) => {
+  const { app, logs } = await overflowApp(t)
+  const response = await app.inject({ method: 'POST', url: '/set?key=big&size=2950' })
+  t.same(names(setCookies(response)), ['session.id'])
+  const bytes = logs.withCode('FST_SESSION_COOKIE_OVERFLOW')[0]!['bytes'] as number
+  t.ok(bytes > 4096 && bytes < 4096 + 400, `${bytes} bytes`)
+  t.ok(Math.ceil(2950 * 4 / 3) < 4096, 'a size whose JSON alone would fit')
+})
