@@ -439,10 +439,8 @@ export class Session {
       state.dirty?.add(key)
     }
     state.data[key] = value
-    if (typeof value === 'object' && value !== null) {
-      state.handed?.delete(key)
-      handOut(state, key)
-    }
+    // The object stays the handler's: its stored text now, to find in-place changes later.
+    if (typeof value === 'object' && value !== null) (state.handed ??= new Map()).set(key, text)
   }
 
   /** Removes `key`. */
