@@ -28,6 +28,8 @@ const CHECKED_MAX = 10_000
 
 /** The most chunks a session is split over; more of them in a request are refused. */
 const MAX_CHUNKS = 16
+/** The most stray chunks one response clears: a request crammed with them gets no answer as large. */
+const MAX_CLEARED = 2 * MAX_CHUNKS
 
 /** Cookie mode's part of a session's state: whether `regenerate()` has replaced the session the cookie carried. */
 const kRegenerated = Symbol('fastify-sessions.regenerated')
@@ -39,15 +41,15 @@ type CookieState = SessionState & { [kRegenerated]?: boolean, [kBrought]?: Broug
 interface Brought {
   /** Whether it brought the session's own cookie. */
   single: boolean
-  /** The highest chunk index it brought, plus one; 0 for none. */
-  chunks: number
+  /** The indexes of the chunks it brought, the lowest `MAX_CLEARED` of them: what a response clears when it no longer uses them. */
+  chunks: readonly number[]
   /** The single cookie's token, when chunks came too: the later of the two is the session. */
   other: string | undefined
   /** A moved session's id cookie whose session is gone: its id when signed, '' when not. A sealed cookie is trusted only when it came back from that id. */
   goneId: string | undefined
 }
 
-const SINGLE: Readonly<Brought> = Object.freeze({ single: true, chunks: 0, other: undefined, goneId: undefined })
+const SINGLE: Readonly<Brought> = Object.freeze({ single: true, chunks: [], other: undefined, goneId: undefined })
 
 /** One unsealed token: its stored session, and whether an older secret sealed it. */
 interface Opened { payload: StoredSession, older: boolean }
@@ -118,7 +120,7 @@ export class CookieMode implements SessionEngine {
       if (found instanceof Session) return found
       // The id's session is gone: a sealed cookie is the session only if it came back from that id.
       const state: CookieState = session[kState]
-      state[kBrought] = { single: state.source !== undefined, chunks: 0, other: undefined, goneId: found.gone ?? '' }
+      state[kBrought] = { single: state.source !== undefined, chunks: [], other: undefined, goneId: found.gone ?? '' }
       request.log.debug({ code: 'FST_SESSION_ID_REJECTED', reason: found.gone === undefined ? 'the id cookie is not one this server signed' : 'no session is stored under this id' },
         'fastify-sessions: the id of the session moved to the archive was not accepted')
       // Decided now, not on first use: a route that never reads the session still clears what is stale.
@@ -138,13 +140,14 @@ export class CookieMode implements SessionEngine {
     const single = readCookie(request, this.#cookie.name)
     const chunks = readNumberedCookies(request, `${this.#cookie.name}.`)
     if (chunks.length === 0) return new Session(this, request, reply, emptyState(single))
-    const count = Math.max(...chunks.map(([index]) => index)) + 1
+    const indexes = chunks.map(([index]) => index).sort((a, b) => a - b)
+    const count = (indexes.at(-1) as number) + 1
     const parts: string[] = []
     for (const [index, value] of chunks) parts[index] = value
     // A missing chunk, or more than a session is ever split over, makes no token: a fresh session.
     const whole = count === chunks.length && count <= MAX_CHUNKS && !parts.includes('')
     const state: CookieState = emptyState(whole ? parts.join('') : '')
-    state[kBrought] = { single: single !== undefined, chunks: count, other: single === '' ? undefined : single, goneId: undefined }
+    state[kBrought] = { single: single !== undefined, chunks: indexes.slice(0, MAX_CLEARED), other: single === '' ? undefined : single, goneId: undefined }
     return new Session(this, request, reply, state)
   }
 
@@ -161,7 +164,7 @@ export class CookieMode implements SessionEngine {
     state.loaded = true
     const token = state.source
     const brought = state[kBrought]
-    if (token === undefined || (token === '' && brought?.chunks !== undefined && brought.chunks === 0)) return
+    if (token === undefined || (token === '' && brought?.chunks.length === 0)) return
     if (token === '' && brought === undefined) return
     const now = Date.now()
     let touchedNow = false
@@ -314,7 +317,8 @@ export class CookieMode implements SessionEngine {
   #clears (request: FastifyRequest, brought: Brought, using: 'single' | 'none' | number): string[] {
     const cookies: string[] = []
     if (brought.single && typeof using === 'number') cookies.push(this.#cookie.clear(request))
-    for (let index = typeof using === 'number' ? using : 0; index < brought.chunks; index++) cookies.push(this.#cookie.clear(request, `${this.#cookie.name}.${index}`))
+    const kept = typeof using === 'number' ? using : 0
+    for (const index of brought.chunks) if (index >= kept) cookies.push(this.#cookie.clear(request, `${this.#cookie.name}.${index}`))
     if (brought.goneId !== undefined) cookies.push(this.#cookie.clear(request, this.#movedName))
     return cookies
   }
@@ -441,16 +445,18 @@ export class CookieMode implements SessionEngine {
   #send (session: Session, explicit: boolean, cookies: string[], using: 'single' | number, token: string, now: number, expiresAt: number): Promise<void> | undefined {
     const state: CookieState = session[kState]
     const sent = (): void => {
+      // A request that brought only the session's own cookie has no overflow cookies recorded.
+      const brought = state[kBrought] ?? (this.#overflow !== 'error' && state.source !== undefined ? SINGLE : undefined)
+      if (brought !== undefined) cookies.push(...this.#clears(session[kRequest], brought, using))
+      if (this.#overflow !== 'error') {
+        state[kBrought] = { single: using === 'single', chunks: using === 'single' ? [] : Array.from({ length: using }, (_, index) => index), other: undefined, goneId: undefined }
+      }
       state.changed = false
       state.touched = false
       state.saved = now
       state.source = token
       state.rejected = false
       state[kRegenerated] = false
-      // A request that brought only the session's own cookie has no overflow cookies recorded.
-      const brought = state[kBrought] ?? (this.#overflow !== 'error' && state.source !== undefined ? SINGLE : undefined)
-      if (brought !== undefined) cookies.push(...this.#clears(session[kRequest], brought, using))
-      if (this.#overflow !== 'error') state[kBrought] = { single: using === 'single', chunks: using === 'single' ? 0 : using, other: undefined, goneId: undefined }
       emitCookie(session, cookies, explicit)
     }
     if (!this.#revocable) {
@@ -528,7 +534,7 @@ export class CookieMode implements SessionEngine {
       state.replaced = undefined
       state.dirty = undefined
       session[kEngine] = this
-      ;(state as CookieState)[kBrought] = { single: false, chunks: 0, other: undefined, goneId: undefined }
+      ;(state as CookieState)[kBrought] = { single: false, chunks: [], other: undefined, goneId: undefined }
       this.#send(session, explicit, [cookie, ...clears], 'single', token, now, expiresAt)
     }
   }

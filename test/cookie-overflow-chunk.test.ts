@@ -218,3 +218,15 @@ t.test('a rejected chunked cookie is cleared once, even when the handler saved n
   const response = await app.inject({ url: '/destroy-twice', headers: { cookie: 'session.0=a; session.1=b' } })
   t.same(names(setCookies(response)), ['session.0 cleared', 'session.1 cleared'])
 })
+
+t.test('a new session split at its first save clears nothing, and a request crammed with stray chunks gets a bounded answer', async (t) => {
+  const { app } = await chunkApp(t)
+  const fresh = await app.inject({ method: 'POST', url: '/set?key=b&size=5000' })
+  t.same(names(setCookies(fresh)), ['session.0', 'session.1'], 'no clear of a cookie the request never brought')
+  const strays = Array.from({ length: 300 }, (_, index) => `session.${index + 1}=x`).join('; ')
+  const crammed = await app.inject({ url: '/read', headers: { cookie: strays } })
+  t.equal(crammed.statusCode, 200)
+  t.same(crammed.json(), { isNew: true, sizes: {} })
+  t.equal(setCookies(crammed).length, 32, 'the lowest 32 strays are cleared, no more')
+  t.ok(names(setCookies(crammed)).includes('session.1 cleared'))
+})
