@@ -502,10 +502,11 @@ export class CookieMode implements SessionEngine {
   /**
    * Whether a session that moved to the archive may come back to its sealed
    * cookie: not a revocable one, nor one bound to a user, which keep state in
-   * the archive whichever way they live.
+   * the archive whichever way they live, nor one plainly too large.
    */
   mayReturn (state: SessionState): boolean {
-    return !this.#revocable && state.userId === undefined
+    // `bytes`, the stored text's size, rules out at no cost a session still far too large to come back.
+    return !this.#revocable && state.userId === undefined && Math.ceil(state.bytes * 4 / 3) <= this.options.cookieSize.warn
   }
 
   /**

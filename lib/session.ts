@@ -161,6 +161,8 @@ export function resetState (state: SessionState): void {
 export function keepOnly (state: SessionState, keep: readonly string[] | undefined): void {
   for (const key of Object.keys(state.data)) {
     if (keep === undefined || !keep.includes(key)) {
+      // Archive mode counts its stored size (`dirty` is archive mode's).
+      if (state.dirty !== undefined) state.bytes -= storedBytes(key, state.json[key] as Json)
       delete state.data[key]
       delete state.json[key]
       state.dirty?.add(key)
@@ -174,6 +176,11 @@ export function keepOnly (state: SessionState, keep: readonly string[] | undefin
   state.handle = undefined
   state.userChanged = false
   state.changed = true
+}
+
+/** What a key and its value add to a stored session's text: its name, quotes, colon and comma, and the value's JSON. */
+function storedBytes (key: string, json: Json): number {
+  return Buffer.byteLength(key) + 4 + Buffer.byteLength(JSON.stringify(json))
 }
 
 /** Fills a state's data from stored JSON forms. */
@@ -447,7 +454,7 @@ export class Session {
   delete (key: SessionKey): void {
     const state = this.#read()
     if (!(key in state.data)) return
-    if (this[kEngine].maxSize !== undefined) state.bytes -= Buffer.byteLength(key) + 4 + Buffer.byteLength(JSON.stringify(state.json[key]))
+    if (this[kEngine].maxSize !== undefined) state.bytes -= storedBytes(key, state.json[key] as Json)
     delete state.data[key]
     delete state.json[key]
     state.changed = true

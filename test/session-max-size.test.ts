@@ -32,6 +32,19 @@ t.test('archive mode: set() that would pass maxSize throws FST_SESSION_TOO_LARGE
   t.equal(dropped.statusCode, 200, 'deleting a key makes room again')
 })
 
+t.test('archive mode: regenerate() frees the room of the keys it drops', async (t) => {
+  const app = await buildApp(t, { mode: 'archive', archive: new MemoryArchive(), maxSize: 2048 })
+  app.post('/fill', async (request) => { request.session.set('blob', 'x'.repeat(1500)); return 'ok' })
+  app.post('/login', async (request) => {
+    await request.session.regenerate()
+    request.session.set('other', 'y'.repeat(1500))
+    return 'ok'
+  })
+  const filled = await app.inject({ method: 'POST', url: '/fill' })
+  const login = await app.inject({ method: 'POST', url: '/login', cookies: { 'session-id': cookieValue(filled, 'session-id')! } })
+  t.equal(login.statusCode, 200, 'the dropped key no longer counts')
+})
+
 t.test('cookie mode keeps its cookie size limit instead of maxSize', async (t) => {
   const app = await buildApp(t, { maxSize: 1024 })
   app.post('/fill', async (request) => { request.session.set('blob', 'x'.repeat(2000)); return 'ok' })
