@@ -359,9 +359,7 @@ export class CookieMode implements SessionEngine {
   /** A cookie we refused would come back with every request: clear it once. */
   #clearRejected (session: Session): void {
     const state = session[kState]
-    if (state.setCookie !== undefined) return
-    const brought = (state as CookieState)[kBrought]
-    state.setCookie = brought === undefined ? [this.#cookie.clear(session[kRequest])] : this.clearAll(session)
+    if (state.setCookie === undefined) state.setCookie = this.clearAll(session)
   }
 
   /**
