@@ -8,7 +8,7 @@ export const RESULTS_DIR = new URL('results/', import.meta.url)
 
 /** Servers as the chart and tables group them: each family's peers, then this plugin. */
 export const FAMILIES = [
-  { name: 'baseline', servers: ['bare'] },
+  { name: 'baseline', servers: ['bare', 'fastify-cookie'] },
   { name: 'sealed cookie', servers: ['secure-session', 'mgcrea-sodium', 'iron-session', 'fastify-sessions-cookie', 'fastify-sessions-cookie-revocable', 'fastify-sessions-cookie-archive', 'fastify-sessions-cookie-chunk'] },
   { name: 'memory store', servers: ['fastify-session-memory', 'mgcrea-memory', 'fastify-sessions-memory', 'fastify-sessions-memory-bound'] },
   { name: 'Redis store', servers: ['fastify-session-redis', 'mgcrea-redis', 'fastify-sessions-redis', 'fastify-sessions-redis-cluster'] },

@@ -23,6 +23,7 @@ import { writeReport } from './report.js'
 // BENCH_REDIS_PREFIX. `dir`: it stores files in BENCH_FILE_DIR. `ours`: this plugin.
 const ALL_SERVERS = [
   { name: 'bare', sessions: false },
+  { name: 'fastify-cookie', sessions: false },
   { name: 'secure-session', sessions: true },
   { name: 'mgcrea-sodium', sessions: true },
   { name: 'iron-session', sessions: true },
