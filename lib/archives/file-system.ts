@@ -1,6 +1,6 @@
 import {
   closeSync, fchmodSync, fstatSync, futimesSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync,
-  rmdirSync, statSync, unlinkSync, writeFileSync
+  rmdirSync, statSync, unlinkSync, utimesSync, writeFileSync
 } from 'node:fs'
 import type { Stats } from 'node:fs'
 import { opendir, rm } from 'node:fs/promises'
@@ -32,6 +32,7 @@ export interface FileArchiveFs {
   rmdir (path: string): Promise<void>
   stat (path: string): Promise<Stats>
   unlink (path: string): Promise<void>
+  utimes (path: string, atime: number, mtime: number): Promise<void>
   writeFile (path: string, data: string, options: { flag: string, mode: number }): Promise<void>
 }
 
@@ -86,5 +87,6 @@ export const syncFileSystem: FileArchiveFs = Object.freeze({
   rmdir: async (path: string) => rmdirSync(path),
   stat: async (path: string) => statSync(path),
   unlink: async (path: string) => unlinkSync(path),
+  utimes: async (path: string, atime: number, mtime: number) => utimesSync(path, atime, mtime),
   writeFile: async (path: string, data: string, options: { flag: string, mode: number }) => writeFileSync(path, data, options)
 })

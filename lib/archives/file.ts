@@ -83,6 +83,12 @@ const KEY_FILE = /^[A-Za-z0-9_-]{1,64}\.json$/
 const TEMP_FILE = /^\.[A-Za-z0-9_-]{1,64}\.[0-9a-f]{16}\.tmp$/
 /** A domain's lock, in the archive's dir: `.<domain>.lock`. */
 const LOCK_FILE = /^\.[A-Za-z0-9_-]{8,128}\.lock$/
+/** A lock's holder, in the archive's dir: `.<16 hex>.holder`, a file of one process that its locks are hard links to. */
+const HOLDER_FILE = /^\.[0-9a-f]{16}\.holder$/
+/** A holder of a process on another host is removed once unused this long: its process makes a new one if it still runs. */
+const STALE_HOLDER_MS = 60 * 60_000
+/** Holder files kept for the next locks; more are made while more locks are held at once, and removed after. */
+const MAX_FREE_HOLDERS = 8
 /** What a removal leaves when it dies half-way: a renamed domain, or a broken lock. */
 const LEFT_OVER = /^\.(?:removed\.[0-9a-f]{16}|[A-Za-z0-9_-]{8,128}\.lock\.[0-9a-f]{16}\.broken)$/
 
@@ -198,9 +204,10 @@ function alive (pid: number): boolean {
 }
 
 /**
- * Whether a lock whose file says `text` and was written at `mtimeMs` may be
+ * Whether a lock whose file says `text` and has the mtime `mtimeMs` may be
  * broken: its holder (`<pid> <incarnation> <since> <host>`) is gone from this
- * host, or it was taken longer than `LOCK_STALE_MS` ago.
+ * host, or it was taken longer than `LOCK_STALE_MS` ago. This archive's own
+ * locks say `-` for `since`, and their mtime is the time they were taken.
  */
 function staleLock (text: string, mtimeMs: number): boolean {
   const [pid, incarnation, since, host] = text.split(' ')
@@ -231,6 +238,12 @@ interface OpenDomain {
 
 type Release = () => Promise<void>
 
+/** A holder file of this process, and its inode, which every lock linked to it shares. */
+interface Holder {
+  readonly file: string
+  readonly ino: number
+}
+
 /**
  * The default archive: each domain a directory and each key a file,
  * `<dir>/<domain>/<key>.json` holding the value as given, so a session is
@@ -245,8 +258,10 @@ type Release = () => Promise<void>
  *   process killed mid-write leaves at most a temp file the sweep removes.
  * - Safe with several processes on one directory (PM2, `node:cluster`):
  *   `set`, `compareAndSet`, `remove`, `removeDomain` and the sweep's removals
- *   of a domain hold that domain's lock, a file `<dir>/.<domain>.lock` created
- *   exclusively and holding its holder's pid. A lock whose holder died (on
+ *   of a domain hold that domain's lock, `<dir>/.<domain>.lock`: a hard link
+ *   to a holder file of the process (`<dir>/.<hex>.holder`, holding its pid),
+ *   made by `link()`, which fails while the name exists, with the holder's
+ *   mtime set to the time it is taken. A lock whose holder died (on
  *   this host) is broken at once; any lock older than 5 seconds is broken,
  *   so a process killed while holding one blocks the others 5 seconds at
  *   most. Reads take no lock: a rename is atomic. A `compareAndSet` against a
@@ -306,6 +321,8 @@ export class FileArchive implements Archive {
   readonly #newDomains = new Set<string>()
   /** How many domains are stored, as of the last sweep and this process's changes since. */
   #domainCount = 0
+  /** The holder files of this archive that hold no lock now. */
+  readonly #holders: Holder[] = []
 
   constructor (options: FileArchiveOptions = {}) {
     refuseUnknownOptions('FileArchive', options, FILE_ARCHIVE_OPTIONS)
@@ -482,10 +499,11 @@ export class FileArchive implements Archive {
     return this.#sweeping
   }
 
-  /** Stops the periodic sweep and waits for a running one; the files stay. */
+  /** Stops the periodic sweep and waits for a running one; the sessions' files stay, the unused lock holders go. */
   async close (): Promise<void> {
     clearInterval(this.#timer)
     await this.#sweeping
+    for (const holder of this.#holders.splice(0)) await this.#fs.unlink(holder.file).catch(noop)
   }
 
   #domainDir (domain: string): string {
@@ -591,41 +609,65 @@ export class FileArchive implements Archive {
   }
 
   /**
-   * Takes the lock of a domain: creates `<dir>/.<domain>.lock` exclusively,
-   * breaking it when its holder is gone. When `wait` is false, a lock held by
-   * someone else is `undefined` at once.
+   * Takes the lock of a domain: links a holder file of this process to
+   * `<dir>/.<domain>.lock`, which fails while the name exists, after setting
+   * the holder's mtime to now, the time the lock is taken. A link allocates
+   * no inode, where creating a file does: on ext4 that is most of the cost of
+   * a lock. A lock whose holder is gone is broken. When `wait` is false, a
+   * lock held by someone else is `undefined` at once.
    */
   async #lock (domain: string, wait: boolean): Promise<Release | undefined> {
     const file = path.join(this.#dir, `.${domain}.lock`)
-    let handle: FileArchiveHandle | undefined
-    for (let poll = 1; handle === undefined; poll = Math.min(poll * 2, MAX_LOCK_POLL_MS)) {
-      try {
-        handle = await this.#fs.open(file, LOCK_FLAGS, 0o600)
-      } catch (error) {
-        if (errorCode(error) !== 'EEXIST') throw error
-        if (await this.#breakIfStale(file)) continue
-        if (!wait) return undefined
-        await sleep(poll * (0.5 + Math.random()))
-      }
-    }
-    return await this.#hold(file, handle)
-  }
-
-  async #hold (file: string, handle: FileArchiveHandle): Promise<Release> {
-    let ino: number
+    let holder = this.#holders.pop() ?? await this.#newHolder()
+    let taken = false
     try {
-      await handle.writeFile(`${PID} ${INCARNATION} ${Date.now()} ${HOST}`)
-      ino = (await handle.stat()).ino
-    } catch (error) {
-      await handle.close()
-      await this.#fs.unlink(file).catch(noop)
-      throw error
+      for (let poll = 1, renewed = false; !taken; poll = Math.min(poll * 2, MAX_LOCK_POLL_MS)) {
+        try {
+          const now = Date.now() / 1000
+          await this.#fs.utimes(holder.file, now, now)
+          await this.#fs.link(holder.file, file)
+          taken = true
+        } catch (error) {
+          const code = errorCode(error)
+          if (code === 'ENOENT' && !renewed) {
+            // The holder file was removed (by a sweep that judged it unused): make another.
+            holder = await this.#newHolder()
+            renewed = true
+            continue
+          }
+          if (code !== 'EEXIST') throw error
+          if (await this.#breakIfStale(file)) continue
+          if (!wait) return undefined
+          await sleep(poll * (0.5 + Math.random()))
+        }
+      }
+    } finally {
+      if (!taken) this.#holders.push(holder)
     }
-    await handle.close()
+    const held = holder
     return async () => {
       // A lock broken as stale may be someone else's by now: remove only this one.
-      const stats = await this.#fs.lstat(file).catch(noop)
-      if (stats?.ino === ino) await this.#fs.unlink(file).catch(noop)
+      const released = await this.#fs.lstat(file).then(
+        async (stats) => stats.ino !== held.ino || await this.#fs.unlink(file).then(() => true, () => false),
+        (error) => errorCode(error) === 'ENOENT')
+      // A lock left in place must age until it is broken: its holder takes no other lock, which would renew its mtime.
+      if (released && this.#holders.length < MAX_FREE_HOLDERS) this.#holders.push(held)
+      else await this.#fs.unlink(held.file).catch(noop)
+    }
+  }
+
+  /** Creates a holder file, saying which process holds the locks linked to it. */
+  async #newHolder (): Promise<Holder> {
+    const file = path.join(this.#dir, `.${hex()}.holder`)
+    const handle = await this.#fs.open(file, LOCK_FLAGS, 0o600)
+    try {
+      await handle.writeFile(`${PID} ${INCARNATION} - ${HOST}`)
+      return { file, ino: (await handle.stat()).ino }
+    } catch (error) {
+      await this.#fs.unlink(file).catch(noop)
+      throw error
+    } finally {
+      await handle.close()
     }
   }
 
@@ -647,8 +689,9 @@ export class FileArchive implements Archive {
       throw error
     }
     const moved = await this.#readLock(broken)
-    // Inode numbers are reused at once on some file systems: the holder's text tells locks apart.
-    if (moved === undefined || moved.stats.ino !== stats.ino || moved.text !== text) await this.#fs.link(broken, file).catch(noop)
+    // One holder takes many locks, and inode numbers are reused at once on some file systems:
+    // the holder's text and the time it took the lock tell locks apart.
+    if (moved === undefined || moved.stats.ino !== stats.ino || moved.stats.mtimeMs !== stats.mtimeMs || moved.text !== text) await this.#fs.link(broken, file).catch(noop)
     await this.#fs.unlink(broken).catch(absentIsFine)
     return true
   }
@@ -922,6 +965,7 @@ export class FileArchive implements Archive {
   async #sweepEntry (name: string, count: { domains: number }): Promise<number> {
     if (DOMAIN.test(name)) return await this.#sweepDomain(name, count).catch(() => 0)
     if (LOCK_FILE.test(name)) await this.#breakIfStale(path.join(this.#dir, name)).catch(noop)
+    else if (HOLDER_FILE.test(name)) await this.#removeUnusedHolder(path.join(this.#dir, name)).catch(noop)
     else if (LEFT_OVER.test(name)) await this.#removeLeftOver(path.join(this.#dir, name)).catch(noop)
     return 0
   }
@@ -980,6 +1024,21 @@ export class FileArchive implements Archive {
     }
     await this.#removeIfEmpty(domainDir, open)
     return removed
+  }
+
+  /**
+   * Removes a holder file that holds no lock (no second name) and whose
+   * process is gone from this host, or, from another host, was last used an
+   * hour ago. This process's own holders stay.
+   */
+  async #removeUnusedHolder (file: string): Promise<void> {
+    const found = await this.#readLock(file)
+    if (found === undefined || found.stats.nlink !== 1) return
+    const [pid, incarnation, , host] = found.text.split(' ')
+    const gone = host === HOST
+      ? Number(pid) === PID ? incarnation !== INCARNATION : !alive(Number(pid))
+      : found.stats.mtimeMs < Date.now() - STALE_HOLDER_MS
+    if (gone) await this.#fs.unlink(file)
   }
 
   /** Removes what a removal that died left, once it is a minute old. */

@@ -16,6 +16,8 @@ t.test('each call does what the node:fs/promises call of that name does', async 
   await syncFileSystem.link(file, path.join(dir, 'b.json'))
   t.equal((await syncFileSystem.lstat(file)).nlink, 2, 'link gives the file a second name')
   t.equal((await syncFileSystem.stat(path.join(dir, 'b.json'))).ino, (await fsp.stat(file)).ino)
+  await syncFileSystem.utimes(file, 1_000_000, 2_000_000)
+  t.equal((await fsp.stat(file)).mtimeMs, 2_000_000_000, 'utimes sets the times, in seconds')
   await syncFileSystem.rename(path.join(dir, 'b.json'), path.join(dir, 'c.json'))
   await syncFileSystem.unlink(path.join(dir, 'c.json'))
   const made = await syncFileSystem.mkdir(path.join(dir, 'x', 'y'), { recursive: true, mode: 0o700 })
