@@ -660,15 +660,17 @@ export class FileArchive implements Archive {
   async #newHolder (): Promise<Holder> {
     const file = path.join(this.#dir, `.${hex()}.holder`)
     const handle = await this.#fs.open(file, LOCK_FLAGS, 0o600)
+    let ino: number
     try {
       await handle.writeFile(`${PID} ${INCARNATION} - ${HOST}`)
-      return { file, ino: (await handle.stat()).ino }
+      ino = (await handle.stat()).ino
     } catch (error) {
+      await handle.close()
       await this.#fs.unlink(file).catch(noop)
       throw error
-    } finally {
-      await handle.close()
     }
+    await handle.close()
+    return { file, ino }
   }
 
   /**
