@@ -9,7 +9,7 @@ import { KeyedQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { createSessionId, IdSigner } from './session-id.js'
 import {
-  collectInPlaceChanges, cookieCannotBeSent, emptyState, expiryOf, keepOnly, kEngine, kReply, kRequest, kState, parseStoredSession, resetState,
+  cookieCannotBeSent, emptyState, expiryOf, keepOnly, kEngine, kReply, kRequest, kState, parseStoredSession, resetState,
   restoreSession, Session, storedForm, timedOut, lostToRevocation, type SessionEngine, type SessionState
 } from './session.js'
 import { syncUserIndex, type UserSessions } from './user-sessions.js'
@@ -29,6 +29,27 @@ function mergeChanges (stored: Record<string, Json>, state: SessionState): Recor
     else delete data[key]
   }
   return data
+}
+
+/** Data with no key: a stored form's text with it is the frame that a session's data text goes in. */
+const NO_DATA: Record<string, Json> = Object.freeze(Object.create(null))
+/** Where a stored form's data goes in its text (the data comes third, after two numbers): just inside its braces. */
+const DATA_MARK = '"d":{'
+
+/**
+ * A session's stored form as JSON text, exactly what `JSON.stringify(storedForm(...))`
+ * writes, with the texts of values already serialised reused (`texts`: a key's text,
+ * for the value `data` holds under it).
+ */
+function storedText (state: SessionState, now: number, data: Record<string, Json>, texts: Map<string, string> | undefined): string {
+  if (texts === undefined) return JSON.stringify(storedForm(state, now, data))
+  let body = ''
+  for (const key of Object.keys(data)) {
+    body += `${body === '' ? '' : ','}${JSON.stringify(key)}:${texts.get(key) ?? JSON.stringify(data[key])}`
+  }
+  const frame = JSON.stringify(storedForm(state, now, NO_DATA))
+  const at = frame.indexOf(DATA_MARK) + DATA_MARK.length
+  return frame.slice(0, at) + body + frame.slice(at)
 }
 
 /** Archive mode's part of a session's state: the stored text read in `onRequest`, parsed on first use. */
@@ -86,6 +107,13 @@ export class ArchiveMode implements SessionEngine {
   readonly #users: UserSessions
   readonly #cookieMode: CookieMode
   readonly #locks = new KeyedQueue()
+  /**
+   * The value texts of the session being stored, set only while `#store`
+   * starts its write: a write that starts then (nothing else can run in
+   * between) reuses them; one queued behind another save of the session
+   * starts later, finds none, and serialises every value itself.
+   */
+  #texts: Map<string, string> | undefined
 
   constructor (options: ResolvedOptions, codec: Codec, archive: Archive, users: UserSessions, cookieMode: CookieMode) {
     this.options = options
@@ -300,9 +328,9 @@ export class ArchiveMode implements SessionEngine {
       }
       this.decode(session)
     }
-    collectInPlaceChanges(state, this.codec)
+    const texts = this.#collect(state)
     if (state.changed || state.touched || state.replaced !== undefined || (this.options.rolling && !state.isNew)) {
-      return this.#store(session, false).then(() => sendCookie(session, session[kReply]))
+      return this.#store(session, false, texts).then(() => sendCookie(session, session[kReply]))
     }
     // A cookie we refused would come back with every request: clear it once.
     if (state.rejected && state.setCookie === undefined) state.setCookie = [this.#cookieOf(state).clear(session[kRequest])]
@@ -317,9 +345,32 @@ export class ArchiveMode implements SessionEngine {
     sendCookie(session, session[kReply])
   }
 
-  async #store (session: Session, explicit: boolean): Promise<void> {
+  /**
+   * Before a session is stored: values that `get()` handed out and the handler
+   * changed in place (`session.get('cart').push(item)`) are taken as set again.
+   * Returns the text of each value checked, as its stored form holds it now.
+   */
+  #collect (state: SessionState): Map<string, string> | undefined {
+    const handed = state.handed
+    if (handed === undefined) return undefined
+    state.handed = undefined
+    const texts = new Map<string, string>()
+    for (const [key, before] of handed) {
+      if (!(key in state.data)) continue
+      const json = this.codec.toJson(state.data[key], key)
+      const text = JSON.stringify(json)
+      texts.set(key, text)
+      if (text === before) continue
+      state.json[key] = json
+      state.changed = true
+      state.dirty?.add(key)
+    }
+    return texts
+  }
+
+  async #store (session: Session, explicit: boolean, collected?: Map<string, string>): Promise<void> {
     const state = session[kState]
-    collectInPlaceChanges(state, this.codec)
+    let texts = this.#collect(state) ?? collected
     const id = state.id as string
     const now = Date.now()
     if (state.created === 0) state.created = now
@@ -330,24 +381,30 @@ export class ArchiveMode implements SessionEngine {
     if (detached && (creating || state.replaced !== undefined)) throw new FST_SESSION_HEADERS_SENT()
     const replaced = state.replaced
     const moved = (state as PendingState)[kMoved]
-    if (moved !== undefined && !moved.adopting && this.#cookieMode.mayReturn(state) && await this.#returnToCookie(session, explicit)) return
+    if (moved !== undefined && !moved.adopting && this.#cookieMode.mayReturn(state)) {
+      if (await this.#returnToCookie(session, explicit)) return
+      // The handler may have changed values while this waited: their texts are stale.
+      texts = undefined
+    }
     let stored: boolean
     try {
       // A regenerated session replaces the one this request read only while
       // that one lives: a logout or revocation meanwhile wins, in this
       // process under the old id's lock, which a revocation takes too.
-      stored = replaced === undefined
-        ? await this.#locks.run(id, () => this.#write(state, id, now, ttl))
-        : await this.#locks.run(replaced, async () => {
-          if (await this.#archive.get(replaced, SESSION_KEY) === undefined) return false
-          // Under a new id, with nothing read to merge: the write stores or throws.
-          await this.#locks.run(id, () => this.#write(state, id, now, ttl))
-          await this.#archive.removeDomain(replaced)
-          return true
-        })
+      let writing: Promise<boolean>
+      this.#texts = texts
+      try {
+        writing = replaced === undefined
+          ? this.#locks.run(id, () => this.#write(state, id, now, ttl))
+          : this.#regenerated(state, replaced, id, now, ttl)
+      } finally {
+        this.#texts = undefined
+      }
+      stored = await writing
       if (stored) {
         state.replaced = undefined
-        await syncUserIndex(this.#users, state, { m: 'a', i: id }, this.options.absoluteTimeout, now)
+        // Only a binding that changed touches the user's index.
+        if (state.userChanged || state.retiredHandle !== undefined) await syncUserIndex(this.#users, state, { m: 'a', i: id }, this.options.absoluteTimeout, now)
       }
     } catch (error) {
       state.changed = false
@@ -415,9 +472,22 @@ export class ArchiveMode implements SessionEngine {
     return true
   }
 
+  /** Stores a regenerated session under its new id and removes the one it replaces; false when that one is gone. */
+  #regenerated (state: PendingState, replaced: string, id: string, now: number, ttl: number): Promise<boolean> {
+    return this.#locks.run(replaced, async () => {
+      if (await this.#archive.get(replaced, SESSION_KEY) === undefined) return false
+      // Under a new id, with nothing read to merge: the write stores or throws.
+      await this.#locks.run(id, () => this.#write(state, id, now, ttl))
+      await this.#archive.removeDomain(replaced)
+      return true
+    })
+  }
+
   /** Writes the session under `id`; false when the session it was read from is gone. */
   async #write (state: PendingState, id: string, now: number, ttl: number): Promise<boolean> {
     const archive = this.#archive
+    // Set only when this write starts as its save does: see #texts.
+    let texts = this.#texts
     const existed = state.source === id
     // First, where the archive can compare: the text this request read, which
     // its data already holds with its changes, so an unchanged session is
@@ -433,7 +503,8 @@ export class ArchiveMode implements SessionEngine {
         if (typeof stored === 'string') return false
         data = mergeChanges(stored.d, state)
       }
-      const text = JSON.stringify(storedForm(state, now, data))
+      const text = storedText(state, now, data, texts)
+      texts = undefined
       if (archive.compareAndSet === undefined) {
         await archive.set(id, SESSION_KEY, text, ttl)
       } else if (!await archive.compareAndSet(id, SESSION_KEY, current, text, ttl)) {

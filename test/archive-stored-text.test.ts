@@ -1,0 +1,118 @@
+import t, { type Test } from 'tap'
+import { MemoryArchive } from '../lib/archives/memory.js'
+import { SESSION_KEY } from '../lib/archive-mode.js'
+import { buildApp, cookieValue } from './helpers/app.js'
+
+// A save writes the session's stored form as JSON text, reusing the text of
+// each value that its check for in-place changes has just serialised. The
+// text must be exactly what JSON.stringify writes for that stored form.
+
+async function storedApp (t: Test) {
+  const archive = new MemoryArchive()
+  const app = await buildApp(t, { mode: 'archive', archive })
+  const stored = async (cookie: string | undefined): Promise<string> => {
+    const text = await archive.get((cookie ?? '').split('.')[0] as string, SESSION_KEY)
+    if (text === undefined) throw new Error('nothing stored')
+    return text
+  }
+  return { app, stored }
+}
+
+/** The stored text parsed, and whether writing the parsed form again gives the same text. */
+function reparsed (text: string): { form: Record<string, unknown>, same: boolean } {
+  const form = JSON.parse(text) as Record<string, unknown>
+  return { form, same: JSON.stringify(form) === text }
+}
+
+t.test('a new session is stored as the JSON of its stored form, whatever its keys are called', async (t) => {
+  const { app, stored } = await storedApp(t)
+  app.get('/new', async (request) => {
+    const session = request.session
+    session.set('user', { id: '42', name: 'Ada "the first" Lovelace', tags: ['a', 'ü', '\u2028'] })
+    session.set('10', { n: 10 })
+    session.set('2', 'two')
+    session.set('__proto__', { polluted: true })
+    session.set('quo"te\\', [1, { deep: null }])
+    session.set('when', new Date(0))
+    session.set('visits', 3)
+    session.options({ maxAge: 600 })
+    session.bindUser('user-1')
+    return { ok: true }
+  })
+  const response = await app.inject('/new')
+  const { form, same } = reparsed(await stored(cookieValue(response, 'session-id')))
+  t.ok(same, 'the text is what JSON.stringify writes for it')
+  t.same(Object.keys(form), ['c', 't', 'd', 'm', 'u', 'h'], 'the stored form\'s fields, in order')
+  t.equal(form['m'], 600)
+  t.equal(form['u'], 'user-1')
+  const data = form['d'] as Record<string, unknown>
+  t.same(Object.keys(data), ['2', '10', 'user', '__proto__', 'quo"te\\', 'when', 'visits'], 'integer keys first, then in the order set')
+  t.same(data['user'], { id: '42', name: 'Ada "the first" Lovelace', tags: ['a', 'ü', '\u2028'] })
+  t.same(data['10'], { n: 10 })
+  t.same(data['quo"te\\'], [1, { deep: null }])
+  t.ok(Object.hasOwn(data, '__proto__'), '"__proto__" is an ordinary key')
+  t.same(Object.getOwnPropertyDescriptor(data, '__proto__')?.value, { polluted: true })
+  t.equal(data['visits'], 3)
+})
+
+t.test('a value changed in place after set() is stored as it is when the response goes', async (t) => {
+  const { app, stored } = await storedApp(t)
+  app.get('/new', async (request) => {
+    const cart = { items: ['apple'] }
+    request.session.set('cart', cart)
+    cart.items.push('pear')
+    request.session.set('empty', {})
+    return { ok: true }
+  })
+  const response = await app.inject('/new')
+  const { form, same } = reparsed(await stored(cookieValue(response, 'session-id')))
+  t.ok(same)
+  t.same(form['d'], { cart: { items: ['apple', 'pear'] }, empty: {} })
+})
+
+t.test('a stored session changed in place, with a key deleted and one untouched, is stored as it now is', async (t) => {
+  const { app, stored } = await storedApp(t)
+  app.get('/new', async (request) => {
+    request.session.set('cart', { items: ['apple'] })
+    request.session.set('gone', { soon: true })
+    request.session.set('kept', { untouched: [1, 2] })
+    return { ok: true }
+  })
+  app.get('/change', async (request) => {
+    ;(request.session.get('cart') as { items: string[] }).items.push('pear')
+    request.session.get('gone')
+    request.session.delete('gone')
+    return { ok: true }
+  })
+  const cookie = cookieValue(await app.inject('/new'), 'session-id')
+  const response = await app.inject({ url: '/change', cookies: { 'session-id': cookie as string } })
+  t.equal(response.statusCode, 200)
+  const { form, same } = reparsed(await stored(cookie))
+  t.ok(same)
+  t.same(form['d'], { cart: { items: ['apple', 'pear'] }, kept: { untouched: [1, 2] } })
+})
+
+t.test('a value changed while an earlier save of the session is still being written is stored by the later save', async (t) => {
+  const { app, stored } = await storedApp(t)
+  app.get('/new', async (request) => {
+    request.session.set('cart', { items: ['apple'] })
+    return { ok: true }
+  })
+  app.get('/twice', async (request) => {
+    const cart = request.session.get('cart') as { items: string[] }
+    cart.items.push('pear')
+    // The second save waits behind the first, which is writing the session.
+    const first = request.session.save()
+    cart.items.push('plum')
+    request.session.set('cart', cart)
+    const second = request.session.save()
+    await Promise.all([first, second])
+    return { ok: true }
+  })
+  const cookie = cookieValue(await app.inject('/new'), 'session-id')
+  const response = await app.inject({ url: '/twice', cookies: { 'session-id': cookie as string } })
+  t.equal(response.statusCode, 200)
+  const { form, same } = reparsed(await stored(cookie))
+  t.ok(same)
+  t.same(form['d'], { cart: { items: ['apple', 'pear', 'plum'] } })
+})
