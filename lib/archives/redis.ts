@@ -308,6 +308,8 @@ function createClient (url: string, commandTimeout: number): OwnedClient {
     connectTimeout: commandTimeout,
     // Fail at once while disconnected instead of queueing commands in memory.
     enableOfflineQueue: false,
+    // Commands of requests served in one turn of the event loop go out in one write.
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000)
   })
