@@ -452,15 +452,13 @@ export class RedisArchive implements Archive {
 
   /** Runs a script on the session's hash and its shard's indexes; loads it again when Redis has forgotten it. */
   async #run (code: Script, domain: string, args: Array<string | number>, shard = this.#shard(domain)): Promise<unknown> {
-    const keys = [this.#key(domain, shard), shard.all, shard.new]
-    return this.#guard(async () => {
-      try {
-        return await this.#client.evalsha(code.sha, keys.length, ...keys, ...args)
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-        return this.#client.eval(code.source, keys.length, ...keys, ...args)
-      }
-    })
+    const key = this.#key(domain, shard)
+    try {
+      return await this.#client.evalsha(code.sha, 3, key, shard.all, shard.new, ...args)
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw unavailable(error)
+    }
+    return this.#guard(() => this.#client.eval(code.source, 3, key, shard.all, shard.new, ...args))
   }
 
   /** Runs one client call, turning whatever it throws into `FST_SESSION_ARCHIVE_UNAVAILABLE`. */
@@ -474,7 +472,13 @@ export class RedisArchive implements Archive {
 
   /** One round trip (HMGET); the first get that finds a new session adds one script that establishes it. */
   async get (domain: string, key: string): Promise<string | undefined> {
-    const [stored = null, probation = null] = await this.#guard(() => this.#client.hmget(this.#key(domain), key, NEW_FIELD))
+    let fields: Array<string | null>
+    try {
+      fields = await this.#client.hmget(this.#key(domain), key, NEW_FIELD)
+    } catch (error) {
+      throw unavailable(error)
+    }
+    const [stored = null, probation = null] = fields
     const value = live(stored, Date.now())
     if (value !== undefined && probation !== null) await this.#run(ESTABLISH, domain, [domain])
     return value
