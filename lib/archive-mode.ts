@@ -503,7 +503,8 @@ export class ArchiveMode implements SessionEngine {
         if (typeof stored === 'string') return false
         data = mergeChanges(stored.d, state)
       }
-      const text = storedText(state, now, data, texts)
+      // Merged data holds values stored by others, whose texts these are not.
+      const text = storedText(state, now, data, data === state.json ? texts : undefined)
       texts = undefined
       if (archive.compareAndSet === undefined) {
         await archive.set(id, SESSION_KEY, text, ttl)

@@ -2,6 +2,7 @@ import t, { type Test } from 'tap'
 import { MemoryArchive } from '../lib/archives/memory.js'
 import { SESSION_KEY } from '../lib/archive-mode.js'
 import { buildApp, cookieValue } from './helpers/app.js'
+import { deferred, RecordingArchive } from './helpers/archives.js'
 
 // A save writes the session's stored form as JSON text, reusing the text of
 // each value that its check for in-place changes has just serialised. The
@@ -115,4 +116,39 @@ t.test('a value changed while an earlier save of the session is still being writ
   const { form, same } = reparsed(await stored(cookie))
   t.ok(same)
   t.same(form['d'], { cart: { items: ['apple', 'pear', 'plum'] } })
+})
+
+t.test('on an archive that cannot compare, a save merges into what is stored now, even for a value this request read and left alone', async (t) => {
+  const archive = new RecordingArchive(new MemoryArchive())
+  const app = await buildApp(t, { mode: 'archive', archive })
+  const reached = deferred()
+  const gate = deferred()
+  app.get('/new', async (request) => {
+    request.session.set('cart', { items: ['apple'] })
+    request.session.set('visits', 1)
+    return { ok: true }
+  })
+  app.get('/slow', async (request) => {
+    request.session.get('cart')
+    request.session.set('visits', 2)
+    reached.resolve()
+    await gate.promise
+    return { ok: true }
+  })
+  app.get('/cart', async (request) => {
+    request.session.set('cart', { items: ['pear'] })
+    return { ok: true }
+  })
+  const cookie = cookieValue(await app.inject('/new'), 'session-id') as string
+  const slow = app.inject({ url: '/slow', cookies: { 'session-id': cookie } })
+  // The slow request has read the session before the other one changes it.
+  await reached.promise
+  const other = await app.inject({ url: '/cart', cookies: { 'session-id': cookie } })
+  t.equal(other.statusCode, 200)
+  gate.resolve()
+  t.equal((await slow).statusCode, 200)
+  const text = await archive.get(cookie.split('.')[0] as string, SESSION_KEY) as string
+  const { form, same } = reparsed(text)
+  t.ok(same)
+  t.same(form['d'], { cart: { items: ['pear'] }, visits: 2 }, 'the other request\'s cart stays, and this one\'s visits are added')
 })
