@@ -52,6 +52,42 @@ function storedText (state: SessionState, now: number, data: Record<string, Json
   return frame.slice(0, at) + body + frame.slice(at)
 }
 
+/**
+ * Whether `value` is still exactly the plain data that `json`, its stored
+ * copy, was made from: the same keys in the same order, the same primitives.
+ * Walks both without copying or serialising anything. False for anything else
+ * (a typed value, a non-finite number, a cycle: the walk stops where `json`
+ * does), which the codec then encodes.
+ */
+function unchanged (value: unknown, json: Json): boolean {
+  if (typeof value !== 'object' || value === null) return value === json
+  if (typeof json !== 'object' || json === null) return false
+  if (Array.isArray(value)) {
+    if (!Array.isArray(json) || json.length !== value.length) return false
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      if (item === undefined ? json[i] !== null : !unchanged(item, json[i] as Json)) return false
+    }
+    return true
+  }
+  if (Array.isArray(json)) return false
+  const proto: unknown = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return false
+  const names = Object.keys(json)
+  let at = 0
+  for (const name of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[name]
+    if (item === undefined) continue
+    if (names[at++] !== name || !unchanged(item, json[name] as Json)) return false
+  }
+  return at === names.length
+}
+
+/** Whether a stored copy is an object of one key, as a tagged (typed) value's always is. */
+function isSingleKeyObject (json: Json): boolean {
+  return typeof json === 'object' && json !== null && !Array.isArray(json) && Object.keys(json).length === 1
+}
+
 /** Archive mode's part of a session's state: the stored text read in `onRequest`, parsed on first use. */
 const kPending = Symbol('fastify-sessions.pending')
 /**
@@ -357,7 +393,17 @@ export class ArchiveMode implements SessionEngine {
     const texts = new Map<string, string>()
     for (const [key, before] of handed) {
       if (!(key in state.data)) continue
-      const json = this.codec.toJson(state.data[key], key)
+      const value = state.data[key]
+      const stored = state.json[key] as Json
+      // Its stored text is `before` when it still matches its stored copy: an
+      // object of its own (a value read as plain data is its copy), neither a
+      // primitive set over an object (`before` is then that object's) nor a
+      // typed value (whose copy is tagged, an object of one key).
+      if (typeof value === 'object' && value !== null && value !== stored && !isSingleKeyObject(stored) && unchanged(value, stored)) {
+        texts.set(key, before)
+        continue
+      }
+      const json = this.codec.toJson(value, key)
       const text = JSON.stringify(json)
       texts.set(key, text)
       if (text === before) continue

@@ -152,3 +152,58 @@ t.test('on an archive that cannot compare, a save merges into what is stored now
   t.ok(same)
   t.same(form['d'], { cart: { items: ['pear'] }, visits: 2 }, 'the other request\'s cart stays, and this one\'s visits are added')
 })
+
+t.test('a value set and then changed in place is stored as it is when the response goes, whatever the change', async (t) => {
+  const { app, stored } = await storedApp(t)
+  const plain = (): Record<string, unknown> => ({ a: { x: 1 }, b: 'two', c: undefined, d: [1, undefined], e: null })
+  const cases: Array<[string, () => unknown, (value: any) => void]> = [
+    ['nothing changed', plain, () => {}],
+    ['an item added to a list', () => [1, 2], (value) => value.push(3)],
+    ['an item of a list changed', () => [1, 2], (value) => { value[0] = 9 }],
+    ['a missing item of a list given', () => [1, undefined], (value) => { value[1] = 2 }],
+    ['an item of a list taken away', () => [1, 2], (value) => { value[0] = undefined }],
+    ['a key added deep down', plain, (value) => { value.a.y = 2 }],
+    ['a key deleted', plain, (value) => { delete value.b }],
+    ['the keys in another order', plain, (value) => { delete value.a; value.a = { x: 1 } }],
+    ['an object made a list', plain, (value) => { value.a = [1] }],
+    ['a list made an object', plain, (value) => { value.d = { 0: 1 } }],
+    ['an object made a number', plain, (value) => { value.a = 5 }],
+    ['a string made an object', plain, (value) => { value.b = { s: 'two' } }],
+    ['a prototype-less object left alone', () => Object.assign(Object.create(null), { k: 1, m: 2 }), () => {}],
+    ['a prototype-less object changed', () => Object.assign(Object.create(null), { k: 1, m: 2 }), (value) => { value.m = 3 }],
+    ['an object of one key changed', () => ({ only: 1 }), (value) => { value.only = 2 }],
+    ['an object of one key left alone', () => ({ only: 1 }), () => {}]
+  ]
+  const expected: unknown[] = []
+  app.get('/case/:n', async (request) => {
+    const [, build, change] = cases[Number((request.params as { n: string }).n)] as typeof cases[number]
+    const value = build()
+    request.session.set('v', value as never)
+    change(value)
+    expected.push(JSON.parse(JSON.stringify(value)))
+    return { ok: true }
+  })
+  for (let n = 0; n < cases.length; n++) {
+    const response = await app.inject(`/case/${n}`)
+    const { form, same } = reparsed(await stored(cookieValue(response, 'session-id')))
+    t.ok(same, `${cases[n]?.[0]}: the text is what JSON.stringify writes`)
+    t.same((form['d'] as Record<string, unknown>)['v'], expected[n], `${cases[n]?.[0]}: stored as it now is`)
+  }
+})
+
+t.test('a plain value changed in place into a typed one is stored typed', async (t) => {
+  const { app } = await storedApp(t)
+  app.get('/new', async (request) => {
+    const value: Record<string, unknown> = { a: { x: 1 }, b: 2 }
+    request.session.set('v', value)
+    value['a'] = new Date(0)
+    return { ok: true }
+  })
+  app.get('/read', async (request) => {
+    const value = request.session.get('v') as Record<string, unknown>
+    return { isDate: value['a'] instanceof Date, time: (value['a'] as Date).getTime(), b: value['b'] }
+  })
+  const cookie = cookieValue(await app.inject('/new'), 'session-id') as string
+  const read = await app.inject({ url: '/read', cookies: { 'session-id': cookie } })
+  t.same(read.json(), { isDate: true, time: 0, b: 2 })
+})
