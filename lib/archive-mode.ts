@@ -9,7 +9,7 @@ import { KeyedQueue } from './keyed-queue.js'
 import type { ResolvedOptions } from './options.js'
 import { createSessionId, IdSigner } from './session-id.js'
 import {
-  cookieCannotBeSent, emptyState, expiryOf, keepOnly, kEngine, kReply, kRequest, kState, parseStoredSession, resetState,
+  collectInPlaceChanges, cookieCannotBeSent, emptyState, expiryOf, keepOnly, kEngine, kReply, kRequest, kState, parseStoredSession, resetState,
   restoreSession, Session, storedForm, timedOut, lostToRevocation, type SessionEngine, type SessionState
 } from './session.js'
 import { syncUserIndex, type UserSessions } from './user-sessions.js'
@@ -383,35 +383,29 @@ export class ArchiveMode implements SessionEngine {
 
   /**
    * Before a session is stored: values that `get()` handed out and the handler
-   * changed in place (`session.get('cart').push(item)`) are taken as set again.
-   * Returns the text of each value checked, as its stored form holds it now.
+   * changed in place (`session.get('cart').push(item)`) are taken as set again
+   * (`collectInPlaceChanges`). A value still equal to its stored copy is found
+   * so by a walk, without encoding and serialising it again, and keeps the
+   * text it had: returned, by key, for the stored text.
    */
   #collect (state: SessionState): Map<string, string> | undefined {
     const handed = state.handed
     if (handed === undefined) return undefined
-    state.handed = undefined
     const texts = new Map<string, string>()
     for (const [key, before] of handed) {
-      if (!(key in state.data)) continue
       const value = state.data[key]
       const stored = state.json[key] as Json
-      // Its stored text is `before` when it still matches its stored copy: an
+      // Its stored text is `before` while it matches its stored copy: an
       // object of its own (a value read as plain data is its copy), neither a
       // primitive set over an object (`before` is then that object's) nor a
       // typed value (whose copy is tagged, an object of one key).
       if (typeof value === 'object' && value !== null && value !== stored && !isSingleKeyObject(stored) && unchanged(value, stored)) {
         texts.set(key, before)
-        continue
+        handed.delete(key)
       }
-      const json = this.codec.toJson(value, key)
-      const text = JSON.stringify(json)
-      texts.set(key, text)
-      if (text === before) continue
-      state.json[key] = json
-      state.changed = true
-      state.dirty?.add(key)
     }
-    return texts
+    collectInPlaceChanges(state, this.codec)
+    return texts.size === 0 ? undefined : texts
   }
 
   async #store (session: Session, explicit: boolean, collected?: Map<string, string>): Promise<void> {
