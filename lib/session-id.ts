@@ -1,8 +1,12 @@
-import { createHmac, createSecretKey, randomFillSync, timingSafeEqual, type KeyObject } from 'node:crypto'
+import { hash, randomFillSync } from 'node:crypto'
+import { HmacSha256 } from './iron-crypto.js'
 
 // A session id is 24 bytes from the CSPRNG (192 bits), URL-safe base64 without
 // padding: 32 characters. The cookie carries `<id>.<signature>`, the signature
 // an HMAC-SHA256 of the id under the first secret; any secret verifies.
+// The HMAC is computed as iron's is, two one-shot hashes over the key's
+// padded blocks (no OpenSSL context per id): one is signed for every new
+// session, and one verified for every returning visitor not remembered.
 
 const ID_BYTES = 24
 // 43 characters carry the 32-byte signature; the last one holds 4 bits and 2
@@ -30,17 +34,23 @@ export interface VerifiedId {
   readonly secretIndex: number
 }
 
+/** SHA-256's block: HMAC hashes a longer key first (RFC 2104). */
+const SHA256_BLOCK = 64
+
 /** Signs ids with the first secret and verifies them with any. */
 export class IdSigner {
-  readonly #keys: readonly KeyObject[]
+  readonly #macs: readonly HmacSha256[]
   readonly #recent = new Map<string, VerifiedId>()
 
   constructor (secrets: readonly string[]) {
-    this.#keys = secrets.map((secret) => createSecretKey(Buffer.from(`fastify-sessions id ${secret}`)))
+    this.#macs = secrets.map((secret) => {
+      const key = Buffer.from(`fastify-sessions id ${secret}`)
+      return new HmacSha256(key.length > SHA256_BLOCK ? hash('sha256', key, 'buffer') : key)
+    })
   }
 
   sign (id: string): string {
-    return `${id}.${this.#mac(0, id).toString('base64url')}`
+    return `${id}.${(this.#macs[0] as HmacSha256).digest(id)}`
   }
 
   /** The id a cookie value carries, if this plugin signed it; `undefined` for anything else. */
@@ -50,18 +60,14 @@ export class IdSigner {
     const match = SIGNED_ID.exec(value)
     if (match === null) return undefined
     const id = match[1] as string
-    const given = Buffer.from(match[2] as string, 'base64url')
-    for (let i = 0; i < this.#keys.length; i++) {
-      if (!timingSafeEqual(this.#mac(i, id), given)) continue
+    const mac = match[2] as string
+    for (let i = 0; i < this.#macs.length; i++) {
+      if (!(this.#macs[i] as HmacSha256).verify(id, mac)) continue
       const verified = { id, secretIndex: i }
       if (this.#recent.size >= RECENT_MAX) this.#recent.delete(this.#recent.keys().next().value as string)
       this.#recent.set(value, verified)
       return verified
     }
     return undefined
-  }
-
-  #mac (index: number, id: string): Buffer {
-    return createHmac('sha256', this.#keys[index] as KeyObject).update(id).digest()
   }
 }

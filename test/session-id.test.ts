@@ -1,4 +1,5 @@
 import t from 'tap'
+import { createHmac } from 'node:crypto'
 import { createSessionId, IdSigner } from '../lib/session-id.js'
 import { OTHER_SECRET, SECRET } from './helpers/app.js'
 
@@ -37,4 +38,13 @@ t.test('a signature has one spelling: padding bits in its last character are ref
   const sameBits = alphabet[alphabet.indexOf(last) + 1] as string // the next character differs only in a padding bit
   t.ok(signer.verify(signed))
   t.equal(signer.verify(`${signed.slice(0, -1)}${sameBits}`), undefined)
+})
+
+t.test('the signature is HMAC-SHA256 of the id, so cookies signed before stay valid, whatever the secret length', async (t) => {
+  for (const secret of [SECRET, 'k'.repeat(32), 's'.repeat(44), 'l'.repeat(300), 'é'.repeat(40)]) {
+    const id = createSessionId()
+    const mac = createHmac('sha256', Buffer.from(`fastify-sessions id ${secret}`)).update(id).digest('base64url')
+    t.equal(new IdSigner([secret]).sign(id), `${id}.${mac}`, `a secret of ${secret.length} characters`)
+    t.same(new IdSigner([OTHER_SECRET, secret]).verify(`${id}.${mac}`), { id, secretIndex: 1 })
+  }
 })

@@ -138,26 +138,7 @@ export class MemoryArchive implements Archive {
   }
 
   async set (domain: string, key: string, value: string, ttlMs?: number): Promise<void> {
-    if (size(value) > this.#maxValueBytes) {
-      throw new FST_SESSION_UNSERIALIZABLE(key, `it is ${size(value)} bytes, over the memory archive's maxValueBytes of ${this.#maxValueBytes}; store less in the session or raise maxValueBytes`)
-    }
-    const expiresAt = ttlMs === undefined ? Infinity : Date.now() + ttlMs
-    let stored = this.#domains.get(domain)
-    if (stored !== undefined && !this.#alive(domain, stored)) stored = undefined
-    const previous = stored?.keys.get(key)
-    const growth = size(key) + size(value) - (previous === undefined ? 0 : size(key) + size(previous.value))
-    if (stored === undefined) {
-      this.#makeRoom(size(domain) + growth)
-      stored = { keys: new Map(), bytes: 0, established: false }
-      this.#domains.set(domain, stored)
-      this.#new.add(domain)
-      this.#resize(stored, size(domain))
-    } else if (this.#bytes + growth > this.#maxBytes) {
-      this.#evictNew(growth, domain)
-    }
-    stored.keys.set(key, { value, expiresAt })
-    this.#resize(stored, growth)
-    if (expiresAt < this.#nextExpiry) this.#nextExpiry = expiresAt
+    this.#set(domain, this.#domains.get(domain), key, value, ttlMs)
   }
 
   /**
@@ -170,7 +151,8 @@ export class MemoryArchive implements Archive {
     const stored = this.#domains.get(domain)
     const entry = stored === undefined ? undefined : this.#live(domain, stored, key)
     if (entry?.value !== expected) return false
-    await this.set(domain, key, value, ttlMs)
+    // A key that was not live may have been the domain's last: #live then dropped the domain.
+    this.#set(domain, entry !== undefined || stored === undefined ? stored : this.#domains.get(domain), key, value, ttlMs)
     return true
   }
 
@@ -202,6 +184,30 @@ export class MemoryArchive implements Archive {
   /** What the archive holds now. */
   usage (): MemoryArchiveUsage {
     return { sessions: this.#domains.size, newSessions: this.#new.size, bytes: this.#bytes }
+  }
+
+  /** `set`, given the domain's entry as `#domains` holds it now (undefined when it holds none). */
+  #set (domain: string, found: Domain | undefined, key: string, value: string, ttlMs: number | undefined): void {
+    if (size(value) > this.#maxValueBytes) {
+      throw new FST_SESSION_UNSERIALIZABLE(key, `it is ${size(value)} bytes, over the memory archive's maxValueBytes of ${this.#maxValueBytes}; store less in the session or raise maxValueBytes`)
+    }
+    const expiresAt = ttlMs === undefined ? Infinity : Date.now() + ttlMs
+    let stored = found
+    if (stored !== undefined && !this.#alive(domain, stored)) stored = undefined
+    const previous = stored?.keys.get(key)
+    const growth = size(key) + size(value) - (previous === undefined ? 0 : size(key) + size(previous.value))
+    if (stored === undefined) {
+      this.#makeRoom(size(domain) + growth)
+      stored = { keys: new Map(), bytes: 0, established: false }
+      this.#domains.set(domain, stored)
+      this.#new.add(domain)
+      this.#resize(stored, size(domain))
+    } else if (this.#bytes + growth > this.#maxBytes) {
+      this.#evictNew(growth, domain)
+    }
+    stored.keys.set(key, { value, expiresAt })
+    this.#resize(stored, growth)
+    if (expiresAt < this.#nextExpiry) this.#nextExpiry = expiresAt
   }
 
   /** Makes room for a domain of `bytes` about to be created, removing new domains, oldest first, or rejects. */

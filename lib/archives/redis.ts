@@ -139,7 +139,8 @@ function script (source: string): Script {
 const NEW_FIELD = ':new'
 
 // Creating a session: ARGV[4] now, ARGV[5] id, ARGV[6] prefix, ARGV[7]
-// maxSessions, ARGV[8] maxNewSessions. Returns -1 when only established
+// maxSessions, ARGV[8] maxNewSessions. Returns 0 when the session exists, 1
+// when it is created (STORE then marks it new), -1 when only established
 // sessions fill maxSessions.
 const CREATE = `
 local now = tonumber(ARGV[4])
@@ -163,22 +164,27 @@ while fresh >= tonumber(ARGV[8]) or total >= tonumber(ARGV[7]) do
   total, fresh = total - 1, fresh - 1
 end
 redis.call('ZADD', KEYS[3], now, ARGV[5])
-redis.call('HSET', KEYS[1], '${NEW_FIELD}', '1')
-return 0`
+return 1`
 
-// Writing the field: ARGV[1] field, ARGV[2] stored text, ARGV[4] now, ARGV[5] id.
+// Writing the field, once CREATE has said whether it created the session
+// (created): ARGV[1] field, ARGV[2] stored text, ARGV[3] its expiry (ms,
+// always in the future; 0 for none), ARGV[4] now, ARGV[5] id. Only the other
+// fields' values are read, for their expiry.
 const STORE = `
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-local latest, latestText, forever = 0, '0', false
-local fields = redis.call('HGETALL', KEYS[1])
-for i = 1, #fields, 2 do
-  if fields[i] ~= '${NEW_FIELD}' then
-    local text = string.match(fields[i + 1], '^(%d+):')
+if created == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2], '${NEW_FIELD}', '1')
+else
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
+local latest, latestText, forever = tonumber(ARGV[3]), ARGV[3], ARGV[3] == '0'
+for _, field in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if field ~= '${NEW_FIELD}' and field ~= ARGV[1] then
+    local text = string.match(redis.call('HGET', KEYS[1], field), '^(%d+):')
     local expiresAt = tonumber(text)
     if expiresAt == 0 then
       forever = true
     elseif expiresAt <= tonumber(ARGV[4]) then
-      redis.call('HDEL', KEYS[1], fields[i])
+      redis.call('HDEL', KEYS[1], field)
     elseif expiresAt > latest then
       latest, latestText = expiresAt, text
     end
@@ -194,7 +200,8 @@ end
 return 1`
 
 const SET = script(`
-if (function () ${CREATE} end)() == -1 then return -1 end
+local created = (function () ${CREATE} end)()
+if created == -1 then return -1 end
 ${STORE}`)
 
 // ARGV[9] '1' when a current value is expected, ARGV[10] that value.
@@ -211,7 +218,8 @@ if ARGV[9] == '1' then
 elseif current then
   return 0
 end
-if (function () ${CREATE} end)() == -1 then return -1 end
+local created = (function () ${CREATE} end)()
+if created == -1 then return -1 end
 ${STORE}`)
 
 // The first get that finds a new session establishes it. ARGV[1] id.
@@ -308,6 +316,8 @@ function createClient (url: string, commandTimeout: number): OwnedClient {
     connectTimeout: commandTimeout,
     // Fail at once while disconnected instead of queueing commands in memory.
     enableOfflineQueue: false,
+    // Commands of requests served in one turn of the event loop go out in one write.
+    enableAutoPipelining: true,
     maxRetriesPerRequest: 0,
     retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000)
   })
@@ -442,15 +452,13 @@ export class RedisArchive implements Archive {
 
   /** Runs a script on the session's hash and its shard's indexes; loads it again when Redis has forgotten it. */
   async #run (code: Script, domain: string, args: Array<string | number>, shard = this.#shard(domain)): Promise<unknown> {
-    const keys = [this.#key(domain, shard), shard.all, shard.new]
-    return this.#guard(async () => {
-      try {
-        return await this.#client.evalsha(code.sha, keys.length, ...keys, ...args)
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error
-        return this.#client.eval(code.source, keys.length, ...keys, ...args)
-      }
-    })
+    const key = this.#key(domain, shard)
+    try {
+      return await this.#client.evalsha(code.sha, 3, key, shard.all, shard.new, ...args)
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw unavailable(error)
+    }
+    return this.#guard(() => this.#client.eval(code.source, 3, key, shard.all, shard.new, ...args))
   }
 
   /** Runs one client call, turning whatever it throws into `FST_SESSION_ARCHIVE_UNAVAILABLE`. */
@@ -464,7 +472,13 @@ export class RedisArchive implements Archive {
 
   /** One round trip (HMGET); the first get that finds a new session adds one script that establishes it. */
   async get (domain: string, key: string): Promise<string | undefined> {
-    const [stored = null, probation = null] = await this.#guard(() => this.#client.hmget(this.#key(domain), key, NEW_FIELD))
+    let fields: Array<string | null>
+    try {
+      fields = await this.#client.hmget(this.#key(domain), key, NEW_FIELD)
+    } catch (error) {
+      throw unavailable(error)
+    }
+    const [stored = null, probation = null] = fields
     const value = live(stored, Date.now())
     if (value !== undefined && probation !== null) await this.#run(ESTABLISH, domain, [domain])
     return value

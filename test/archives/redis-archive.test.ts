@@ -31,6 +31,35 @@ if (redis !== undefined) {
     t.ok(ttl > 55_000 && ttl <= 60_000, `the hash expires with its field (pttl ${ttl})`)
   })
 
+  t.test('a hash expires with its latest field, persists with one that has no ttl, and a write drops its expired fields', async (t) => {
+    const archive = new RedisArchive({ client, prefix })
+    const domain = 'LatestField_0123456789'
+    const key = `${prefix}{${domain}}`
+    const pttl = async (): Promise<number> => client.pttl(key)
+    await archive.set(domain, 'long', 'a', 60_000)
+    t.equal(await client.hget(key, ':new'), '1', 'a created session is marked new')
+    await archive.set(domain, 'short', 'b', 5_000)
+    t.ok(await pttl() > 55_000, 'a shorter field does not shorten the hash')
+    await archive.set(domain, 'longer', 'c', 120_000)
+    t.ok(await pttl() > 115_000, 'a longer field lengthens it')
+    await archive.set(domain, 'longer', 'c', 30_000)
+    const shortened = await pttl()
+    t.ok(shortened > 55_000 && shortened <= 60_000, `the field written again counts with its new ttl (pttl ${shortened})`)
+    await archive.set(domain, 'kept', 'd')
+    t.equal(await pttl(), -1, 'a field without ttl keeps the hash')
+    await archive.remove(domain, 'kept')
+    await archive.set(domain, 'brief', 'e', 1)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    await archive.set(domain, 'long', 'a', 60_000)
+    t.equal(await client.hexists(key, 'brief'), 0, 'an expired field is dropped by the next write')
+    t.ok(await pttl() > 55_000, 'and the hash expires with its latest live field')
+    t.equal(await client.hget(key, ':new'), '1', 'a write to an existing session leaves its mark alone')
+    t.equal(await archive.get(domain, 'short'), 'b')
+    t.equal(await client.hget(key, ':new'), null, 'a get that finds it establishes it')
+    await archive.set(domain, 'short', 'f', 5_000)
+    t.equal(await client.hget(key, ':new'), null, 'and a later write does not mark it new again')
+  })
+
   t.test('compareAndSet writes only over the expected value', async (t) => {
     const archive = new RedisArchive({ client, prefix })
     const domain = 'CompareAndSet_0123456789'
