@@ -349,6 +349,38 @@ export class Codec {
   }
 }
 
+/**
+ * Whether `value` is plain data (plain objects, arrays, strings, finite numbers,
+ * booleans, null) that the codec would store as exactly `json`, keys in the
+ * same order: the same text, found without encoding it. False for anything
+ * else, tagged values included, where only encoding it again can tell.
+ */
+export function encodesTo (value: unknown, json: Json): boolean {
+  // The stored form never holds a non-finite number, so equality settles every primitive.
+  if (typeof value !== 'object' || value === null) return value === json
+  if (typeof json !== 'object' || json === null) return false
+  if (Array.isArray(value)) {
+    if (!Array.isArray(json) || json.length !== value.length) return false
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      if (item === undefined ? json[i] !== null : !encodesTo(item, json[i] as Json)) return false
+    }
+    return true
+  }
+  if (Array.isArray(json)) return false
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return false
+  const names = Object.keys(json)
+  let at = 0
+  for (const name of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[name]
+    if (item === undefined) continue
+    if (name === TAG || name !== names[at] || !encodesTo(item, json[name] as Json)) return false
+    at++
+  }
+  return at === names.length
+}
+
 function describe (value: object): string {
   const name = (value.constructor as { name?: unknown } | undefined)?.name
   return typeof name === 'string' && name !== '' ? name : 'an anonymous class'

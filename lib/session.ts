@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import type { Codec, Json, UnknownTypeError } from './codec.js'
+import { encodesTo, type Codec, type Json, type UnknownTypeError } from './codec.js'
 import { FST_SESSION_INVALID_ARGUMENT, FST_SESSION_PROPERTY_WRITE, FST_SESSION_TOO_LARGE } from './errors.js'
 import type { ResolvedOptions, SessionMode } from './options.js'
 
@@ -72,8 +72,12 @@ export interface SessionState {
   replaced: string | undefined
   /** Archive mode: the keys set or deleted since the session was read, merged into the stored state on save. */
   dirty: Set<string> | undefined
-  /** Keys whose object values `get()` or `set()` handed out, with their stored text then: checked for in-place changes when the session is stored. */
-  handed: Map<string, string> | undefined
+  /**
+   * Keys whose object values `get()` or `set()` handed out, checked for in-place
+   * changes when the session is stored: with their stored text then, or
+   * undefined where `json` holds a copy of its own, not the object handed out.
+   */
+  handed: Map<string, string | undefined> | undefined
   /** Archive mode: the size of the stored JSON text, kept to enforce `maxSize`. */
   bytes: number
 }
@@ -302,8 +306,11 @@ export function collectInPlaceChanges (state: SessionState, codec: Codec): void 
   state.handed = undefined
   for (const [key, text] of handed) {
     if (!(key in state.data)) continue
-    const json = codec.toJson(state.data[key], key)
-    if (JSON.stringify(json) === text) continue
+    const value = state.data[key]
+    // Compared with its own stored copy without encoding it again, when it is plain data.
+    if (text === undefined && encodesTo(value, state.json[key] as Json)) continue
+    const json = codec.toJson(value, key)
+    if (JSON.stringify(json) === (text ?? JSON.stringify(state.json[key]))) continue
     state.json[key] = json
     state.changed = true
     state.dirty?.add(key)
@@ -329,10 +336,14 @@ export function cookieCannotBeSent (session: Session): boolean {
   return reply.raw.headersSent || (reply.sent && session[kRequest].headers.upgrade !== undefined)
 }
 
-/** Remembers the stored text of a value handed out, the first time, to find in-place changes later. */
+/**
+ * Remembers a value handed out, the first time, to find in-place changes later:
+ * its stored text when the stored form is the very object handed out (plain
+ * data read back), which a change in place would change too.
+ */
 function handOut (state: SessionState, key: string): void {
   const handed = state.handed ??= new Map()
-  if (!handed.has(key)) handed.set(key, JSON.stringify(state.json[key]))
+  if (!handed.has(key)) handed.set(key, state.data[key] === state.json[key] ? JSON.stringify(state.json[key]) : undefined)
 }
 
 /** Per-session cookie options, kept with the session across requests. */
@@ -430,24 +441,36 @@ export class Session {
     const engine = this[kEngine]
     const json = engine.codec.toJson(value, key)
     const state = this.#read()
-    const text = JSON.stringify(json)
+    const limit = engine.maxSize
     // A value handed out by get() and changed in place before this set() is compared as it was stored.
-    const before = state.handed?.get(key) ?? (key in state.json ? JSON.stringify(state.json[key]) : undefined)
-    if (text !== before) {
-      const limit = engine.maxSize
-      if (limit !== undefined) {
-        // A new key adds its name, quotes, colon and comma to the text.
-        const bytes = state.bytes + Buffer.byteLength(text) - (before === undefined ? -Buffer.byteLength(key) - 4 : Buffer.byteLength(before))
-        if (bytes > limit) throw new FST_SESSION_TOO_LARGE(key, bytes, limit)
-        state.bytes = bytes
+    const handedText = state.handed?.get(key)
+    if (limit === undefined && handedText === undefined) {
+      // No size to count: the texts are made only for objects that differ in shape, to compare them (tagged values).
+      const stored = state.json[key]
+      if (!(key in state.json) || (!encodesTo(json, stored as Json) &&
+        (typeof json !== 'object' || json === null || JSON.stringify(json) !== JSON.stringify(stored)))) {
+        state.json[key] = json
+        state.changed = true
+        state.dirty?.add(key)
       }
-      state.json[key] = json
-      state.changed = true
-      state.dirty?.add(key)
+    } else {
+      const text = JSON.stringify(json)
+      const before = handedText ?? (key in state.json ? JSON.stringify(state.json[key]) : undefined)
+      if (text !== before) {
+        if (limit !== undefined) {
+          // A new key adds its name, quotes, colon and comma to the text.
+          const bytes = state.bytes + Buffer.byteLength(text) - (before === undefined ? -Buffer.byteLength(key) - 4 : Buffer.byteLength(before))
+          if (bytes > limit) throw new FST_SESSION_TOO_LARGE(key, bytes, limit)
+          state.bytes = bytes
+        }
+        state.json[key] = json
+        state.changed = true
+        state.dirty?.add(key)
+      }
     }
     state.data[key] = value
-    // The object stays the handler's: its stored text now, to find in-place changes later.
-    if (typeof value === 'object' && value !== null) (state.handed ??= new Map()).set(key, text)
+    // The object stays the handler's, and `json` is a copy of it: compared at store time to find in-place changes.
+    if (typeof value === 'object' && value !== null) (state.handed ??= new Map()).set(key, undefined)
   }
 
   /** Removes `key`. */
