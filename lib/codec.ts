@@ -277,11 +277,15 @@ export class Codec {
     } else {
       const proto = Object.getPrototypeOf(value)
       if (proto === Object.prototype || proto === null) {
-        // A prototype-less copy: a "__proto__" key stays an ordinary key.
-        const copy: Record<string, Json> = Object.create(null)
+        // An ordinary object, which V8 keeps in its fast form (a prototype-less
+        // one it keeps as a dictionary, slower to serialise and to walk); a
+        // "__proto__" key is defined, so that it stays an ordinary key.
+        const copy: Record<string, Json> = {}
         for (const name of Object.keys(value)) {
           const item = (value as Record<string, unknown>)[name]
-          if (item !== undefined) copy[name] = this.#encode(item, encoder)
+          if (item === undefined) continue
+          if (name === '__proto__') Object.defineProperty(copy, name, { value: this.#encode(item, encoder), writable: true, enumerable: true, configurable: true })
+          else copy[name] = this.#encode(item, encoder)
         }
         if (Object.hasOwn(copy, TAG)) {
           encoder.tagged = true
@@ -379,6 +383,19 @@ export function encodesTo (value: unknown, json: Json): boolean {
     at++
   }
   return at === names.length
+}
+
+/** A copy of a JSON value (as `JSON.parse` makes one), in ordinary objects: a "__proto__" key stays an ordinary key. */
+export function copyJson (json: Json): Json {
+  if (typeof json !== 'object' || json === null) return json
+  if (Array.isArray(json)) return json.map(copyJson)
+  const copy: Record<string, Json> = {}
+  for (const name of Object.keys(json)) {
+    const item = copyJson(json[name] as Json)
+    if (name === '__proto__') Object.defineProperty(copy, name, { value: item, writable: true, enumerable: true, configurable: true })
+    else copy[name] = item
+  }
+  return copy
 }
 
 function describe (value: object): string {

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import { encodesTo, type Codec, type Json, type UnknownTypeError } from './codec.js'
+import { copyJson, encodesTo, type Codec, type Json, type UnknownTypeError } from './codec.js'
 import { FST_SESSION_INVALID_ARGUMENT, FST_SESSION_PROPERTY_WRITE, FST_SESSION_TOO_LARGE } from './errors.js'
 import type { ResolvedOptions, SessionMode } from './options.js'
 
@@ -74,10 +74,10 @@ export interface SessionState {
   dirty: Set<string> | undefined
   /**
    * Keys whose object values `get()` or `set()` handed out, checked for in-place
-   * changes when the session is stored: with their stored text then, or
-   * undefined where `json` holds a copy of its own, not the object handed out.
+   * changes when the session is stored against their stored form in `json`, a
+   * copy of its own, never the object handed out.
    */
-  handed: Map<string, string | undefined> | undefined
+  handed: Set<string> | undefined
   /** Archive mode: the size of the stored JSON text, kept to enforce `maxSize`. */
   bytes: number
 }
@@ -135,6 +135,11 @@ export function emptyState (source: string | undefined): SessionState {
     handed: undefined,
     bytes: 0
   }
+}
+
+/** Whether a state has never been read: it has no data of its own yet, and nothing to reset. */
+export function isUnread (state: SessionState): boolean {
+  return state.data === UNREAD
 }
 
 /** Gives a state empty data of its own, as for a request that brought no session. */
@@ -304,13 +309,13 @@ export function collectInPlaceChanges (state: SessionState, codec: Codec): void 
   const handed = state.handed
   if (handed === undefined) return
   state.handed = undefined
-  for (const [key, text] of handed) {
+  for (const key of handed) {
     if (!(key in state.data)) continue
     const value = state.data[key]
-    // Compared with its own stored copy without encoding it again, when it is plain data.
-    if (text === undefined && encodesTo(value, state.json[key] as Json)) continue
+    // Plain data is compared with its stored copy as it is; anything else by the texts of the two.
+    if (encodesTo(value, state.json[key] as Json)) continue
     const json = codec.toJson(value, key)
-    if (JSON.stringify(json) === (text ?? JSON.stringify(state.json[key]))) continue
+    if (JSON.stringify(json) === JSON.stringify(state.json[key])) continue
     state.json[key] = json
     state.changed = true
     state.dirty?.add(key)
@@ -337,13 +342,15 @@ export function cookieCannotBeSent (session: Session): boolean {
 }
 
 /**
- * Remembers a value handed out, the first time, to find in-place changes later:
- * its stored text when the stored form is the very object handed out (plain
- * data read back), which a change in place would change too.
+ * Remembers a value handed out, to find in-place changes later. Plain data
+ * read back is its own stored form, which a change in place would change too:
+ * the stored form becomes a copy of it first.
  */
 function handOut (state: SessionState, key: string): void {
-  const handed = state.handed ??= new Map()
-  if (!handed.has(key)) handed.set(key, state.data[key] === state.json[key] ? JSON.stringify(state.json[key]) : undefined)
+  const handed = state.handed ??= new Set()
+  if (handed.has(key)) return
+  if (state.data[key] === state.json[key]) state.json[key] = copyJson(state.json[key] as Json)
+  handed.add(key)
 }
 
 /** Per-session cookie options, kept with the session across requests. */
@@ -442,9 +449,7 @@ export class Session {
     const json = engine.codec.toJson(value, key)
     const state = this.#read()
     const limit = engine.maxSize
-    // A value handed out by get() and changed in place before this set() is compared as it was stored.
-    const handedText = state.handed?.get(key)
-    if (limit === undefined && handedText === undefined) {
+    if (limit === undefined) {
       // No size to count: the texts are made only for objects that differ in shape, to compare them (tagged values).
       const stored = state.json[key]
       if (!(key in state.json) || (!encodesTo(json, stored as Json) &&
@@ -455,7 +460,7 @@ export class Session {
       }
     } else {
       const text = JSON.stringify(json)
-      const before = handedText ?? (key in state.json ? JSON.stringify(state.json[key]) : undefined)
+      const before = key in state.json ? JSON.stringify(state.json[key]) : undefined
       if (text !== before) {
         if (limit !== undefined) {
           // A new key adds its name, quotes, colon and comma to the text.
@@ -470,7 +475,7 @@ export class Session {
     }
     state.data[key] = value
     // The object stays the handler's, and `json` is a copy of it: compared at store time to find in-place changes.
-    if (typeof value === 'object' && value !== null) (state.handed ??= new Map()).set(key, undefined)
+    if (typeof value === 'object' && value !== null) (state.handed ??= new Set()).add(key)
   }
 
   /** Removes `key`. */
@@ -500,8 +505,10 @@ export class Session {
     const codec = this[kEngine].codec
     const copy: Record<string, unknown> = {}
     for (const key of Object.keys(state.json)) {
+      // A value handed out may have changed in place since it was stored: as it is now, as it will be saved.
+      const json = state.handed?.has(key) === true ? codec.toJson(state.data[key], key) : state.json[key]
       // Defined, not assigned: a "__proto__" key stays an own key of the copy.
-      Object.defineProperty(copy, key, { value: codec.fromJson(JSON.parse(JSON.stringify(state.json[key])) as Json), enumerable: true, writable: true, configurable: true })
+      Object.defineProperty(copy, key, { value: codec.fromJson(JSON.parse(JSON.stringify(json)) as Json), enumerable: true, writable: true, configurable: true })
     }
     return copy as SessionRecord
   }
