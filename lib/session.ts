@@ -450,10 +450,9 @@ export class Session {
     const state = this.#read()
     const limit = engine.maxSize
     if (limit === undefined) {
-      // No size to count: the texts are made only for objects that differ in shape, to compare them (tagged values).
+      // No size to count: texts are made only to compare forms that differ in shape (tagged values) or plainly differ.
       const stored = state.json[key]
-      if (!(key in state.json) || (!encodesTo(json, stored as Json) &&
-        (typeof json !== 'object' || json === null || JSON.stringify(json) !== JSON.stringify(stored)))) {
+      if (!(key in state.json) || (!encodesTo(json, stored as Json) && JSON.stringify(json) !== JSON.stringify(stored))) {
         state.json[key] = json
         state.changed = true
         state.dirty?.add(key)
