@@ -450,12 +450,12 @@ export class Session {
     const state = this.#read()
     const limit = engine.maxSize
     if (limit === undefined) {
-      // No size to count: texts are made only to compare forms that differ in shape (tagged values) or plainly differ.
+      // Cookie mode: no size to count, and no `dirty` keys (archive mode's). Texts are
+      // made only to compare forms that differ in shape (tagged values) or plainly differ.
       const stored = state.json[key]
       if (!(key in state.json) || (!encodesTo(json, stored as Json) && JSON.stringify(json) !== JSON.stringify(stored))) {
         state.json[key] = json
         state.changed = true
-        state.dirty?.add(key)
       }
     } else {
       const text = JSON.stringify(json)
