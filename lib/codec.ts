@@ -277,11 +277,15 @@ export class Codec {
     } else {
       const proto = Object.getPrototypeOf(value)
       if (proto === Object.prototype || proto === null) {
-        // A prototype-less copy: a "__proto__" key stays an ordinary key.
-        const copy: Record<string, Json> = Object.create(null)
+        // An ordinary object, which V8 keeps in its fast form (a prototype-less
+        // one it keeps as a dictionary, slower to serialise and to walk); a
+        // "__proto__" key is defined, so that it stays an ordinary key.
+        const copy: Record<string, Json> = {}
         for (const name of Object.keys(value)) {
           const item = (value as Record<string, unknown>)[name]
-          if (item !== undefined) copy[name] = this.#encode(item, encoder)
+          if (item === undefined) continue
+          if (name === '__proto__') Object.defineProperty(copy, name, { value: this.#encode(item, encoder), writable: true, enumerable: true, configurable: true })
+          else copy[name] = this.#encode(item, encoder)
         }
         if (Object.hasOwn(copy, TAG)) {
           encoder.tagged = true
@@ -347,6 +351,51 @@ export class Codec {
     }
     return out
   }
+}
+
+/**
+ * Whether `value` is plain data (plain objects, arrays, strings, finite numbers,
+ * booleans, null) that the codec would store as exactly `json`, keys in the
+ * same order: the same text, found without encoding it. False for anything
+ * else, tagged values included, where only encoding it again can tell.
+ */
+export function encodesTo (value: unknown, json: Json): boolean {
+  // The stored form never holds a non-finite number, so equality settles every primitive.
+  if (typeof value !== 'object' || value === null) return value === json
+  if (typeof json !== 'object' || json === null) return false
+  if (Array.isArray(value)) {
+    if (!Array.isArray(json) || json.length !== value.length) return false
+    for (let i = 0; i < value.length; i++) {
+      const item: unknown = value[i]
+      if (item === undefined ? json[i] !== null : !encodesTo(item, json[i] as Json)) return false
+    }
+    return true
+  }
+  if (Array.isArray(json)) return false
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return false
+  const names = Object.keys(json)
+  let at = 0
+  for (const name of Object.keys(value)) {
+    const item = (value as Record<string, unknown>)[name]
+    if (item === undefined) continue
+    if (name === TAG || name !== names[at] || !encodesTo(item, json[name] as Json)) return false
+    at++
+  }
+  return at === names.length
+}
+
+/** A copy of a JSON value (as `JSON.parse` makes one), in ordinary objects: a "__proto__" key stays an ordinary key. */
+export function copyJson (json: Json): Json {
+  if (typeof json !== 'object' || json === null) return json
+  if (Array.isArray(json)) return json.map(copyJson)
+  const copy: Record<string, Json> = {}
+  for (const name of Object.keys(json)) {
+    const item = copyJson(json[name] as Json)
+    if (name === '__proto__') Object.defineProperty(copy, name, { value: item, writable: true, enumerable: true, configurable: true })
+    else copy[name] = item
+  }
+  return copy
 }
 
 function describe (value: object): string {

@@ -10,7 +10,7 @@ import { KeyedQueue } from './keyed-queue.js'
 import type { CookieOverflow, ResolvedOptions } from './options.js'
 import { createSessionId } from './session-id.js'
 import {
-  collectInPlaceChanges, cookieCannotBeSent, emptyState, expiryOf, keepOnly, kEngine, kReply, kRequest, kState, parseStoredSession, resetState,
+  collectInPlaceChanges, cookieCannotBeSent, emptyState, expiryOf, isUnread, keepOnly, kEngine, kReply, kRequest, kState, parseStoredSession, resetState,
   restoreSession, Session, storedForm, timedOut, lostToRevocation, type SessionEngine, type SessionState, type StoredSession
 } from './session.js'
 import { syncUserIndex, type UserSessions } from './user-sessions.js'
@@ -160,8 +160,14 @@ export class CookieMode implements SessionEngine {
 
   decode (session: Session): void {
     const state: CookieState = session[kState]
-    resetState(state)
+    // A state never read has nothing to reset: it gets the token's data, or empty data of its own when there is none.
+    if (!isUnread(state)) resetState(state)
     state.loaded = true
+    this.#readToken(session, state)
+    if (isUnread(state)) resetState(state)
+  }
+
+  #readToken (session: Session, state: CookieState): void {
     const token = state.source
     const brought = state[kBrought]
     if (token === undefined || (token === '' && brought?.chunks.length === 0)) return

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import type { Codec, Json, UnknownTypeError } from './codec.js'
+import { copyJson, encodesTo, type Codec, type Json, type UnknownTypeError } from './codec.js'
 import { FST_SESSION_INVALID_ARGUMENT, FST_SESSION_PROPERTY_WRITE, FST_SESSION_TOO_LARGE } from './errors.js'
 import type { ResolvedOptions, SessionMode } from './options.js'
 
@@ -72,8 +72,12 @@ export interface SessionState {
   replaced: string | undefined
   /** Archive mode: the keys set or deleted since the session was read, merged into the stored state on save. */
   dirty: Set<string> | undefined
-  /** Keys whose object values `get()` or `set()` handed out, with their stored text then: checked for in-place changes when the session is stored. */
-  handed: Map<string, string> | undefined
+  /**
+   * Keys whose object values `get()` or `set()` handed out, checked for in-place
+   * changes when the session is stored against their stored form in `json`, a
+   * copy of its own, never the object handed out.
+   */
+  handed: Set<string> | undefined
   /** Archive mode: the size of the stored JSON text, kept to enforce `maxSize`. */
   bytes: number
 }
@@ -131,6 +135,11 @@ export function emptyState (source: string | undefined): SessionState {
     handed: undefined,
     bytes: 0
   }
+}
+
+/** Whether a state has never been read: it has no data of its own yet, and nothing to reset. */
+export function isUnread (state: SessionState): boolean {
+  return state.data === UNREAD
 }
 
 /** Gives a state empty data of its own, as for a request that brought no session. */
@@ -300,10 +309,13 @@ export function collectInPlaceChanges (state: SessionState, codec: Codec): void 
   const handed = state.handed
   if (handed === undefined) return
   state.handed = undefined
-  for (const [key, text] of handed) {
+  for (const key of handed) {
     if (!(key in state.data)) continue
-    const json = codec.toJson(state.data[key], key)
-    if (JSON.stringify(json) === text) continue
+    const value = state.data[key]
+    // Plain data is compared with its stored copy as it is; anything else by the texts of the two.
+    if (encodesTo(value, state.json[key] as Json)) continue
+    const json = codec.toJson(value, key)
+    if (JSON.stringify(json) === JSON.stringify(state.json[key])) continue
     state.json[key] = json
     state.changed = true
     state.dirty?.add(key)
@@ -329,10 +341,16 @@ export function cookieCannotBeSent (session: Session): boolean {
   return reply.raw.headersSent || (reply.sent && session[kRequest].headers.upgrade !== undefined)
 }
 
-/** Remembers the stored text of a value handed out, the first time, to find in-place changes later. */
+/**
+ * Remembers a value handed out, to find in-place changes later. Plain data
+ * read back is its own stored form, which a change in place would change too:
+ * the stored form becomes a copy of it first.
+ */
 function handOut (state: SessionState, key: string): void {
-  const handed = state.handed ??= new Map()
-  if (!handed.has(key)) handed.set(key, JSON.stringify(state.json[key]))
+  const handed = state.handed ??= new Set()
+  if (handed.has(key)) return
+  if (state.data[key] === state.json[key]) state.json[key] = copyJson(state.json[key] as Json)
+  handed.add(key)
 }
 
 /** Per-session cookie options, kept with the session across requests. */
@@ -430,24 +448,33 @@ export class Session {
     const engine = this[kEngine]
     const json = engine.codec.toJson(value, key)
     const state = this.#read()
-    const text = JSON.stringify(json)
-    // A value handed out by get() and changed in place before this set() is compared as it was stored.
-    const before = state.handed?.get(key) ?? (key in state.json ? JSON.stringify(state.json[key]) : undefined)
-    if (text !== before) {
-      const limit = engine.maxSize
-      if (limit !== undefined) {
-        // A new key adds its name, quotes, colon and comma to the text.
-        const bytes = state.bytes + Buffer.byteLength(text) - (before === undefined ? -Buffer.byteLength(key) - 4 : Buffer.byteLength(before))
-        if (bytes > limit) throw new FST_SESSION_TOO_LARGE(key, bytes, limit)
-        state.bytes = bytes
+    const limit = engine.maxSize
+    if (limit === undefined) {
+      // Cookie mode: no size to count, and no `dirty` keys (archive mode's). Texts are
+      // made only to compare forms that differ in shape (tagged values) or plainly differ.
+      const stored = state.json[key]
+      if (!(key in state.json) || (!encodesTo(json, stored as Json) && JSON.stringify(json) !== JSON.stringify(stored))) {
+        state.json[key] = json
+        state.changed = true
       }
-      state.json[key] = json
-      state.changed = true
-      state.dirty?.add(key)
+    } else {
+      const text = JSON.stringify(json)
+      const before = key in state.json ? JSON.stringify(state.json[key]) : undefined
+      if (text !== before) {
+        if (limit !== undefined) {
+          // A new key adds its name, quotes, colon and comma to the text.
+          const bytes = state.bytes + Buffer.byteLength(text) - (before === undefined ? -Buffer.byteLength(key) - 4 : Buffer.byteLength(before))
+          if (bytes > limit) throw new FST_SESSION_TOO_LARGE(key, bytes, limit)
+          state.bytes = bytes
+        }
+        state.json[key] = json
+        state.changed = true
+        state.dirty?.add(key)
+      }
     }
     state.data[key] = value
-    // The object stays the handler's: its stored text now, to find in-place changes later.
-    if (typeof value === 'object' && value !== null) (state.handed ??= new Map()).set(key, text)
+    // The object stays the handler's, and `json` is a copy of it: compared at store time to find in-place changes.
+    if (typeof value === 'object' && value !== null) (state.handed ??= new Set()).add(key)
   }
 
   /** Removes `key`. */
@@ -477,8 +504,10 @@ export class Session {
     const codec = this[kEngine].codec
     const copy: Record<string, unknown> = {}
     for (const key of Object.keys(state.json)) {
+      // A value handed out may have changed in place since it was stored: as it is now, as it will be saved.
+      const json = state.handed?.has(key) === true ? codec.toJson(state.data[key], key) : state.json[key]
       // Defined, not assigned: a "__proto__" key stays an own key of the copy.
-      Object.defineProperty(copy, key, { value: codec.fromJson(JSON.parse(JSON.stringify(state.json[key])) as Json), enumerable: true, writable: true, configurable: true })
+      Object.defineProperty(copy, key, { value: codec.fromJson(JSON.parse(JSON.stringify(json)) as Json), enumerable: true, writable: true, configurable: true })
     }
     return copy as SessionRecord
   }
