@@ -31,63 +31,6 @@ function mergeChanges (stored: Record<string, Json>, state: SessionState): Recor
   return data
 }
 
-/** Data with no key: a stored form's text with it is the frame that a session's data text goes in. */
-const NO_DATA: Record<string, Json> = Object.freeze(Object.create(null))
-/** Where a stored form's data goes in its text (the data comes third, after two numbers): just inside its braces. */
-const DATA_MARK = '"d":{'
-
-/**
- * A session's stored form as JSON text, exactly what `JSON.stringify(storedForm(...))`
- * writes, with the texts of values already serialised reused (`texts`: a key's text,
- * for the value `data` holds under it).
- */
-function storedText (state: SessionState, now: number, data: Record<string, Json>, texts: Map<string, string> | undefined): string {
-  if (texts === undefined) return JSON.stringify(storedForm(state, now, data))
-  let body = ''
-  for (const key of Object.keys(data)) {
-    body += `${body === '' ? '' : ','}${JSON.stringify(key)}:${texts.get(key) ?? JSON.stringify(data[key])}`
-  }
-  const frame = JSON.stringify(storedForm(state, now, NO_DATA))
-  const at = frame.indexOf(DATA_MARK) + DATA_MARK.length
-  return frame.slice(0, at) + body + frame.slice(at)
-}
-
-/**
- * Whether `value` is still exactly the plain data that `json`, its stored
- * copy, was made from: the same keys in the same order, the same primitives.
- * Walks both without copying or serialising anything. False for anything else
- * (a typed value, a non-finite number, a cycle: the walk stops where `json`
- * does), which the codec then encodes.
- */
-function unchanged (value: unknown, json: Json): boolean {
-  if (typeof value !== 'object' || value === null) return value === json
-  if (typeof json !== 'object' || json === null) return false
-  if (Array.isArray(value)) {
-    if (!Array.isArray(json) || json.length !== value.length) return false
-    for (let i = 0; i < value.length; i++) {
-      const item: unknown = value[i]
-      if (item === undefined ? json[i] !== null : !unchanged(item, json[i] as Json)) return false
-    }
-    return true
-  }
-  if (Array.isArray(json)) return false
-  const proto: unknown = Object.getPrototypeOf(value)
-  if (proto !== Object.prototype && proto !== null) return false
-  const names = Object.keys(json)
-  let at = 0
-  for (const name of Object.keys(value)) {
-    const item = (value as Record<string, unknown>)[name]
-    if (item === undefined) continue
-    if (names[at++] !== name || !unchanged(item, json[name] as Json)) return false
-  }
-  return at === names.length
-}
-
-/** Whether a stored copy is an object of one key, as a tagged (typed) value's always is. */
-function isSingleKeyObject (json: Json): boolean {
-  return typeof json === 'object' && json !== null && !Array.isArray(json) && Object.keys(json).length === 1
-}
-
 /** Archive mode's part of a session's state: the stored text read in `onRequest`, parsed on first use. */
 const kPending = Symbol('fastify-sessions.pending')
 /**
@@ -143,13 +86,6 @@ export class ArchiveMode implements SessionEngine {
   readonly #users: UserSessions
   readonly #cookieMode: CookieMode
   readonly #locks = new KeyedQueue()
-  /**
-   * The value texts of the session being stored, set only while `#store`
-   * starts its write: a write that starts then (nothing else can run in
-   * between) reuses them; one queued behind another save of the session
-   * starts later, finds none, and serialises every value itself.
-   */
-  #texts: Map<string, string> | undefined
 
   constructor (options: ResolvedOptions, codec: Codec, archive: Archive, users: UserSessions, cookieMode: CookieMode) {
     this.options = options
@@ -364,9 +300,9 @@ export class ArchiveMode implements SessionEngine {
       }
       this.decode(session)
     }
-    const texts = this.#collect(state)
+    collectInPlaceChanges(state, this.codec)
     if (state.changed || state.touched || state.replaced !== undefined || (this.options.rolling && !state.isNew)) {
-      return this.#store(session, false, texts).then(() => sendCookie(session, session[kReply]))
+      return this.#store(session, false).then(() => sendCookie(session, session[kReply]))
     }
     // A cookie we refused would come back with every request: clear it once.
     if (state.rejected && state.setCookie === undefined) state.setCookie = [this.#cookieOf(state).clear(session[kRequest])]
@@ -381,36 +317,9 @@ export class ArchiveMode implements SessionEngine {
     sendCookie(session, session[kReply])
   }
 
-  /**
-   * Before a session is stored: values that `get()` handed out and the handler
-   * changed in place (`session.get('cart').push(item)`) are taken as set again
-   * (`collectInPlaceChanges`). A value still equal to its stored copy is found
-   * so by a walk, without encoding and serialising it again, and keeps the
-   * text it had: returned, by key, for the stored text.
-   */
-  #collect (state: SessionState): Map<string, string> | undefined {
-    const handed = state.handed
-    if (handed === undefined) return undefined
-    const texts = new Map<string, string>()
-    for (const [key, before] of handed) {
-      const value = state.data[key]
-      const stored = state.json[key] as Json
-      // Its stored text is `before` while it matches its stored copy: an
-      // object of its own (a value read as plain data is its copy), neither a
-      // primitive set over an object (`before` is then that object's) nor a
-      // typed value (whose copy is tagged, an object of one key).
-      if (typeof value === 'object' && value !== null && value !== stored && !isSingleKeyObject(stored) && unchanged(value, stored)) {
-        texts.set(key, before)
-        handed.delete(key)
-      }
-    }
-    collectInPlaceChanges(state, this.codec)
-    return texts.size === 0 ? undefined : texts
-  }
-
-  async #store (session: Session, explicit: boolean, collected?: Map<string, string>): Promise<void> {
+  async #store (session: Session, explicit: boolean): Promise<void> {
     const state = session[kState]
-    let texts = this.#collect(state) ?? collected
+    collectInPlaceChanges(state, this.codec)
     const id = state.id as string
     const now = Date.now()
     if (state.created === 0) state.created = now
@@ -421,26 +330,21 @@ export class ArchiveMode implements SessionEngine {
     if (detached && (creating || state.replaced !== undefined)) throw new FST_SESSION_HEADERS_SENT()
     const replaced = state.replaced
     const moved = (state as PendingState)[kMoved]
-    if (moved !== undefined && !moved.adopting && this.#cookieMode.mayReturn(state)) {
-      if (await this.#returnToCookie(session, explicit)) return
-      // The handler may have changed values while this waited: their texts are stale.
-      texts = undefined
-    }
+    if (moved !== undefined && !moved.adopting && this.#cookieMode.mayReturn(state) && await this.#returnToCookie(session, explicit)) return
     let stored: boolean
     try {
       // A regenerated session replaces the one this request read only while
       // that one lives: a logout or revocation meanwhile wins, in this
       // process under the old id's lock, which a revocation takes too.
-      let writing: Promise<boolean>
-      this.#texts = texts
-      try {
-        writing = replaced === undefined
-          ? this.#locks.run(id, () => this.#write(state, id, now, ttl))
-          : this.#regenerated(state, replaced, id, now, ttl)
-      } finally {
-        this.#texts = undefined
-      }
-      stored = await writing
+      stored = replaced === undefined
+        ? await this.#locks.run(id, () => this.#write(state, id, now, ttl))
+        : await this.#locks.run(replaced, async () => {
+          if (await this.#archive.get(replaced, SESSION_KEY) === undefined) return false
+          // Under a new id, with nothing read to merge: the write stores or throws.
+          await this.#locks.run(id, () => this.#write(state, id, now, ttl))
+          await this.#archive.removeDomain(replaced)
+          return true
+        })
       if (stored) {
         state.replaced = undefined
         // Only a binding that changed touches the user's index.
@@ -512,22 +416,9 @@ export class ArchiveMode implements SessionEngine {
     return true
   }
 
-  /** Stores a regenerated session under its new id and removes the one it replaces; false when that one is gone. */
-  #regenerated (state: PendingState, replaced: string, id: string, now: number, ttl: number): Promise<boolean> {
-    return this.#locks.run(replaced, async () => {
-      if (await this.#archive.get(replaced, SESSION_KEY) === undefined) return false
-      // Under a new id, with nothing read to merge: the write stores or throws.
-      await this.#locks.run(id, () => this.#write(state, id, now, ttl))
-      await this.#archive.removeDomain(replaced)
-      return true
-    })
-  }
-
   /** Writes the session under `id`; false when the session it was read from is gone. */
   async #write (state: PendingState, id: string, now: number, ttl: number): Promise<boolean> {
     const archive = this.#archive
-    // Set only when this write starts as its save does: see #texts.
-    let texts = this.#texts
     const existed = state.source === id
     // First, where the archive can compare: the text this request read, which
     // its data already holds with its changes, so an unchanged session is
@@ -543,9 +434,7 @@ export class ArchiveMode implements SessionEngine {
         if (typeof stored === 'string') return false
         data = mergeChanges(stored.d, state)
       }
-      // Merged data holds values stored by others, whose texts these are not.
-      const text = storedText(state, now, data, data === state.json ? texts : undefined)
-      texts = undefined
+      const text = JSON.stringify(storedForm(state, now, data))
       if (archive.compareAndSet === undefined) {
         await archive.set(id, SESSION_KEY, text, ttl)
       } else if (!await archive.compareAndSet(id, SESSION_KEY, current, text, ttl)) {

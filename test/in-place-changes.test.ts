@@ -140,4 +140,24 @@ for (const mode of sessionModes) {
     const looked = await app.inject({ method: 'POST', url: '/look', cookies: carry(mode, swapped) })
     t.same(looked.json(), { x: 2 })
   })
+
+  t.test(`${mode.name}: the last set() of a key in a request is what is stored, whatever was set before it`, async (t) => {
+    const { options } = await mode.setup(t)
+    const app = await buildApp(t, options)
+    app.post('/start', async (request) => { request.session.set('kept', { a: 1 }); return 'ok' })
+    app.post('/flip', async (request) => {
+      request.session.set('fresh', { a: 1 })
+      request.session.set('fresh', 5)
+      request.session.set('fresh', { a: 1 })
+      const kept = request.session.get('kept')
+      request.session.set('kept', 5)
+      request.session.set('kept', kept)
+      return 'ok'
+    })
+    app.post('/look', async (request) => ({ fresh: request.session.get('fresh'), kept: request.session.get('kept') }))
+    const started = await app.inject({ method: 'POST', url: '/start' })
+    const flipped = await app.inject({ method: 'POST', url: '/flip', cookies: carry(mode, started) })
+    const looked = await app.inject({ method: 'POST', url: '/look', cookies: carry(mode, flipped) })
+    t.same(looked.json(), { fresh: { a: 1 }, kept: { a: 1 } })
+  })
 }
