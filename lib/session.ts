@@ -458,15 +458,14 @@ export class Session {
         state.changed = true
       }
     } else {
+      // Archive mode: the stored size is counted against maxSize.
       const text = JSON.stringify(json)
       const before = key in state.json ? JSON.stringify(state.json[key]) : undefined
       if (text !== before) {
-        if (limit !== undefined) {
-          // A new key adds its name, quotes, colon and comma to the text.
-          const bytes = state.bytes + Buffer.byteLength(text) - (before === undefined ? -Buffer.byteLength(key) - 4 : Buffer.byteLength(before))
-          if (bytes > limit) throw new FST_SESSION_TOO_LARGE(key, bytes, limit)
-          state.bytes = bytes
-        }
+        // A new key adds its name, quotes, colon and comma to the text.
+        const bytes = state.bytes + Buffer.byteLength(text) - (before === undefined ? -Buffer.byteLength(key) - 4 : Buffer.byteLength(before))
+        if (bytes > limit) throw new FST_SESSION_TOO_LARGE(key, bytes, limit)
+        state.bytes = bytes
         state.json[key] = json
         state.changed = true
         state.dirty?.add(key)
