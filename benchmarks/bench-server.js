@@ -100,11 +100,6 @@ export async function serve (app, sessionOf, options = {}) {
         maxRssKb: windowPeak ?? process.resourceUsage().maxRSS,
         peakScope: windowPeak === undefined ? 'process' : 'window'
       })
-    } else if (message?.type === 'mint') {
-      mint(app, message.count, message.cookieless === true).then(
-        (cookies) => process.send({ type: 'minted', cookies }),
-        (error) => process.send({ type: 'minted', error: String(error?.stack ?? error) })
-      )
     } else if (message?.type === 'populate') {
       populateFor(options.populate, message.count).then(
         (result) => process.send({ type: 'populated', ...result }),
@@ -133,30 +128,6 @@ function windowPeakRssKb () {
   } catch {
     return undefined
   }
-}
-
-/**
- * `count` sessions created through `/__setup` in this process (no sockets): the
- * `Cookie` header value of each. `cookieless`: the same requests for a server
- * without sessions, so that its memory has the same history before the window.
- */
-async function mint (app, count, cookieless) {
-  const cookies = []
-  let made = 0
-  async function worker () {
-    while (made < count) {
-      made++
-      const response = await app.inject('/__setup')
-      // Every cookie set, as the browser sends them back: a session split over chunks has several.
-      const set = [response.headers['set-cookie'] ?? []].flat().filter((line) => !/; Max-Age=0(;|$)/.test(line))
-      if (response.statusCode !== 200 || (set.length === 0 && !cookieless)) {
-        throw new Error(`/__setup answered ${response.statusCode} without a cookie`)
-      }
-      if (set.length > 0) cookies.push(set.map((line) => line.split(';')[0]).join('; '))
-    }
-  }
-  await Promise.all(Array.from({ length: 16 }, worker))
-  return cookies
 }
 
 async function populateFor (populate, count) {
