@@ -1,4 +1,5 @@
 import { createHmac, pbkdf2Sync, randomFillSync } from 'node:crypto'
+import { RecentRing, printAt } from './recent-ring.js'
 import { AesCbc, decryptOnce, HmacSha256 } from './iron-crypto.js'
 
 // The iron `Fe26.2` token with iron's default settings (the ones `iron-webcrypto`
@@ -44,11 +45,6 @@ export interface Unsealed {
   readonly secretIndex: number
   /** The token's own expiration (ms since the epoch), or 0 when it has none. */
   readonly expiresAt: number
-}
-
-interface Remembered {
-  readonly token: string
-  readonly unsealed: Unsealed
 }
 
 // Random IVs come from a pool filled a few KiB at a time: one call into the
@@ -98,16 +94,14 @@ function sizeOf (token: string, unsealed: Unsealed): number {
 export class IronSealer {
   readonly #keys: readonly SecretKeys[]
   readonly #derived = new Map<string, Buffer>()
-  /** Recently unsealed tokens by their MAC, the field that tells tokens apart (a short key to hash). */
-  readonly #recent = new Map<string, Remembered>()
-  readonly #recentMax: number
+  /** Recently unsealed tokens, told apart by the start of their MAC. */
+  readonly #recent: RecentRing<Unsealed>
   readonly #recentBytes: number
-  #bytes = 0
 
   /**
    * @param secrets at least one; validated by the caller
    * @param recentMax how many recently unsealed tokens to remember, so that a
-   *   browser sending the same cookie again costs a map lookup
+   *   browser sending the same cookie again costs a scan of a few dozen numbers
    * @param recentBytes how much memory those may take in all, counted as two
    *   bytes a character of the token and of its JSON; a token taking more than
    *   a sixteenth of it is never remembered
@@ -118,7 +112,7 @@ export class IronSealer {
       const macSalt = saltFor(secret, 'integrity')
       return { secret, encSalt, aes: new AesCbc(deriveKey(secret, encSalt)), macSalt, mac: new HmacSha256(deriveKey(secret, macSalt)) }
     })
-    this.#recentMax = recentMax
+    this.#recent = new RecentRing(recentMax, recentBytes)
     this.#recentBytes = recentBytes
   }
 
@@ -141,29 +135,14 @@ export class IronSealer {
    */
   unseal (token: string, now: number): Unsealed | undefined {
     const macStart = token.lastIndexOf('*') + 1
-    const mac = token.slice(macStart)
-    const recent = this.#recent.get(mac)
-    if (recent !== undefined && recent.token === token) {
-      const unsealed = recent.unsealed
-      return unsealed.expiresAt !== 0 && unsealed.expiresAt <= now ? undefined : unsealed
-    }
-    const unsealed = this.#verify(token, macStart, mac)
+    const print = printAt(token, macStart)
+    const recent = this.#recent.get(token, print)
+    if (recent !== undefined) return recent.expiresAt !== 0 && recent.expiresAt <= now ? undefined : recent
+    const unsealed = this.#verify(token, macStart, token.slice(macStart))
     if (unsealed === undefined || (unsealed.expiresAt !== 0 && unsealed.expiresAt <= now)) return undefined
-    this.#rememberToken(token, mac, unsealed)
-    return unsealed
-  }
-
-  #rememberToken (token: string, mac: string, unsealed: Unsealed): void {
     const bytes = sizeOf(token, unsealed)
-    if (bytes * 16 > this.#recentBytes) return
-    while (this.#recent.size >= this.#recentMax || this.#bytes + bytes > this.#recentBytes) {
-      const [oldest, entry] = this.#recent.entries().next().value as [string, Remembered]
-      this.#recent.delete(oldest)
-      this.#bytes -= sizeOf(entry.token, entry.unsealed)
-    }
-    // Never a MAC already here: two tokens that verify with one MAC would be an HMAC collision.
-    this.#recent.set(mac, { token, unsealed })
-    this.#bytes += bytes
+    if (bytes * 16 <= this.#recentBytes) this.#recent.add(token, print, unsealed, bytes)
+    return unsealed
   }
 
   #verify (token: string, macStart: number, mac: string): Unsealed | undefined {

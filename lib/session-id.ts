@@ -1,5 +1,6 @@
 import { hash, randomFillSync } from 'node:crypto'
 import { HmacSha256 } from './iron-crypto.js'
+import { RecentRing, printAt } from './recent-ring.js'
 
 // A session id is 24 bytes from the CSPRNG (192 bits), URL-safe base64 without
 // padding: 32 characters. The cookie carries `<id>.<signature>`, the signature
@@ -12,7 +13,11 @@ const ID_BYTES = 24
 // 43 characters carry the 32-byte signature; the last one holds 4 bits and 2
 // of padding, which must be zero, so that one signature has one spelling.
 const SIGNED_ID = /^([A-Za-z0-9_-]{32})\.([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$/
-const RECENT_MAX = 1024
+/**
+ * Ids verified recently: a browser's requests close together verify once.
+ * Not more, as a miss scans them all (a signature costs about 2 µs).
+ */
+const RECENT_MAX = 64
 
 const idPool = Buffer.alloc(ID_BYTES * 128)
 let idOffset = idPool.length
@@ -40,7 +45,7 @@ const SHA256_BLOCK = 64
 /** Signs ids with the first secret and verifies them with any. */
 export class IdSigner {
   readonly #macs: readonly HmacSha256[]
-  readonly #recent = new Map<string, VerifiedId>()
+  readonly #recent = new RecentRing<VerifiedId>(RECENT_MAX)
 
   constructor (secrets: readonly string[]) {
     this.#macs = secrets.map((secret) => {
@@ -55,7 +60,9 @@ export class IdSigner {
 
   /** The id a cookie value carries, if this plugin signed it; `undefined` for anything else. */
   verify (value: string): VerifiedId | undefined {
-    const recent = this.#recent.get(value)
+    // The id's start tells cookies apart: 24 random bytes.
+    const print = printAt(value, 0)
+    const recent = this.#recent.get(value, print)
     if (recent !== undefined) return recent
     const match = SIGNED_ID.exec(value)
     if (match === null) return undefined
@@ -64,8 +71,7 @@ export class IdSigner {
     for (let i = 0; i < this.#macs.length; i++) {
       if (!(this.#macs[i] as HmacSha256).verify(id, mac)) continue
       const verified = { id, secretIndex: i }
-      if (this.#recent.size >= RECENT_MAX) this.#recent.delete(this.#recent.keys().next().value as string)
-      this.#recent.set(value, verified)
+      this.#recent.add(value, print, verified)
       return verified
     }
     return undefined
