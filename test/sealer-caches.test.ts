@@ -62,8 +62,8 @@ t.test('the remembered tokens are bounded in bytes: a large token is never kept,
   const sealer = new IronSealer([SECRET], 1024, 16 * 1024)
   const small = await ironSeal({ n: 1 })
   t.equal(sealer.unseal(small, now), sealer.unseal(small, now), 'a small token is remembered: the same answer comes back')
-  const large = await ironSeal({ pad: 'x'.repeat(600) })
-  t.not(sealer.unseal(large, now), sealer.unseal(large, now), 'a token over a sixteenth of the budget is verified each time')
+  const large = await ironSeal({ pad: 'x'.repeat(2500) })
+  t.not(sealer.unseal(large, now), sealer.unseal(large, now), 'a token over a quarter of the budget is verified each time')
   const tokens: string[] = []
   for (let i = 0; i < 40; i++) tokens.push(await ironSeal({ i, pad: 'y'.repeat(100) }))
   const first = sealer.unseal(tokens[0]!, now)
@@ -84,16 +84,25 @@ t.test('a token that reuses a remembered token\'s MAC with other content is veri
   t.ok(sealer.unseal(token, now), 'the original is still accepted')
 })
 
-t.test('by default a few dozen recent tokens are remembered, so a returning browser skips the crypto while many visitors do not fill memory', async (t) => {
+t.test('by default a few recent tokens are remembered, so a returning browser skips the crypto while many visitors do not fill memory', async (t) => {
   const sealer = new IronSealer([SECRET])
   const now = Date.now()
-  const tokens = Array.from({ length: 65 }, (_, i) => sealer.seal(`{"i":${i}}`, now + 60_000))
+  const tokens = Array.from({ length: 17 }, (_, i) => sealer.seal(`{"i":${i}}`, now + 60_000))
   const first = sealer.unseal(tokens[0]!, now)
   t.equal(sealer.unseal(tokens[0]!, now), first, 'the same answer while remembered')
-  for (const token of tokens.slice(1, 64)) sealer.unseal(token, now)
-  t.equal(sealer.unseal(tokens[0]!, now), first, 'still remembered among 64')
-  sealer.unseal(tokens[64]!, now)
+  for (const token of tokens.slice(1, 16)) sealer.unseal(token, now)
+  t.equal(sealer.unseal(tokens[0]!, now), first, 'still remembered among 16')
+  sealer.unseal(tokens[16]!, now)
   const again = sealer.unseal(tokens[0]!, now)
-  t.not(again, first, 'the 65th pushed the oldest out: verified again')
+  t.not(again, first, 'the 17th pushed the oldest out: verified again')
   t.same(again, first, 'to the same result')
+})
+
+t.test('by default a token of a 2.5 KB session is remembered, and one of a 4 KB session is not', async (t) => {
+  const sealer = new IronSealer([SECRET])
+  const now = Date.now()
+  const kept = sealer.seal(JSON.stringify({ pad: 'x'.repeat(2500) }), now + 60_000)
+  t.equal(sealer.unseal(kept, now), sealer.unseal(kept, now), 'remembered: the same answer comes back')
+  const large = sealer.seal(JSON.stringify({ pad: 'x'.repeat(4000) }), now + 60_000)
+  t.not(sealer.unseal(large, now), sealer.unseal(large, now), 'verified each time')
 })
