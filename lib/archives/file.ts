@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto'
+import { randomBytes, randomFillSync } from 'node:crypto'
 import { constants, existsSync } from 'node:fs'
 import type { Stats } from 'node:fs'
 import os from 'node:os'
@@ -140,8 +140,19 @@ function errorCode (error: unknown): string | undefined {
 
 function noop (): void {}
 
+// Temp, holder and removal names carry 8 random bytes, drawn from a pool filled
+// 2 KiB at a time: one call into the CSPRNG per 256 names, not one per write.
+const namePool = Buffer.alloc(8 * 256)
+let nameOffset = namePool.length
+
 function hex (): string {
-  return randomBytes(8).toString('hex')
+  if (nameOffset === namePool.length) {
+    randomFillSync(namePool)
+    nameOffset = 0
+  }
+  const text = namePool.toString('hex', nameOffset, nameOffset + 8)
+  nameOffset += 8
+  return text
 }
 
 function systemError (code: string, syscall: string): Error {
