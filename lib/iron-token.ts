@@ -1,4 +1,5 @@
-import { createHmac, pbkdf2Sync, randomFillSync } from 'node:crypto'
+import { createHmac, pbkdf2Sync } from 'node:crypto'
+import { RandomPool } from './random-pool.js'
 import { RecentRing, printAt } from './recent-ring.js'
 import { AesCbc, decryptOnce, HmacSha256 } from './iron-crypto.js'
 
@@ -47,20 +48,8 @@ export interface Unsealed {
   readonly expiresAt: number
 }
 
-// Random IVs come from a pool filled a few KiB at a time: one call into the
-// CSPRNG per 256 tokens instead of one per token.
-const ivPool = Buffer.alloc(IV_BYTES * 256)
-let ivOffset = ivPool.length
-
-function nextIv (): Buffer {
-  if (ivOffset === ivPool.length) {
-    randomFillSync(ivPool)
-    ivOffset = 0
-  }
-  const iv = ivPool.subarray(ivOffset, ivOffset + IV_BYTES)
-  ivOffset += IV_BYTES
-  return iv
-}
+// Random IVs: one call into the CSPRNG per 256 tokens instead of one per token.
+const ivs = new RandomPool(IV_BYTES, 256)
 
 /** The IV of the token being verified. */
 const tokenIv = Buffer.alloc(IV_BYTES)
@@ -125,7 +114,7 @@ export class IronSealer {
    */
   seal (json: string, expiresAt: number): string {
     const keys = this.#keys[0] as SecretKeys
-    const iv = nextIv()
+    const iv = ivs.bytes()
     const encrypted = keys.aes.encrypt(json, iv)
     const base = `${PREFIX}*${keys.encSalt}*${iv.toString('base64url')}*${encrypted}*${expiresAt}`
     return `${base}*${keys.macSalt}*${keys.mac.digest(base)}`

@@ -1,5 +1,6 @@
-import { hash, randomFillSync } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { HmacSha256 } from './iron-crypto.js'
+import { RandomPool } from './random-pool.js'
 import { RecentRing, printAt } from './recent-ring.js'
 
 // A session id is 24 bytes from the CSPRNG (192 bits), URL-safe base64 without
@@ -19,18 +20,11 @@ const SIGNED_ID = /^([A-Za-z0-9_-]{32})\.([A-Za-z0-9_-]{42}[AEIMQUYcgkosw048])$/
  */
 const RECENT_MAX = 64
 
-const idPool = Buffer.alloc(ID_BYTES * 128)
-let idOffset = idPool.length
+const ids = new RandomPool(ID_BYTES, 128)
 
 /** A fresh random session id. */
 export function createSessionId (): string {
-  if (idOffset === idPool.length) {
-    randomFillSync(idPool)
-    idOffset = 0
-  }
-  const id = idPool.toString('base64url', idOffset, idOffset + ID_BYTES)
-  idOffset += ID_BYTES
-  return id
+  return ids.text('base64url')
 }
 
 /** A verified id cookie: the id and which secret (index) signed it. */

@@ -185,7 +185,7 @@ async function childKit (t: Test): Promise<string> {
   const modules = fileURLToPath(new URL('../node_modules/@fastify/error/', import.meta.url))
   await fsp.mkdir(path.join(kit, 'archives'))
   await fsp.mkdir(path.join(kit, 'node_modules', '@fastify', 'error'), { recursive: true })
-  for (const file of ['archives/file.js', 'archives/file-system.js', 'archives/archive-options.js', 'errors.js', 'keyed-queue.js']) await fsp.copyFile(path.join(dist, file), path.join(kit, file))
+  for (const file of ['archives/file.js', 'archives/file-system.js', 'archives/archive-options.js', 'errors.js', 'keyed-queue.js', 'random-pool.js']) await fsp.copyFile(path.join(dist, file), path.join(kit, file))
   for (const file of ['index.js', 'package.json']) await fsp.copyFile(path.join(modules, file), path.join(kit, 'node_modules', '@fastify', 'error', file))
   await fsp.writeFile(path.join(kit, 'package.json'), '{ "type": "module" }')
   for (const target of [kit, ...await allUnder(kit)]) await fsp.chmod(target, (await fsp.lstat(target)).isDirectory() ? 0o755 : 0o644)

@@ -1,4 +1,4 @@
-import { randomBytes, randomFillSync } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { constants, existsSync } from 'node:fs'
 import type { Stats } from 'node:fs'
 import os from 'node:os'
@@ -10,6 +10,7 @@ import {
 } from '../errors.js'
 import type { Archive } from './archive.js'
 import { KeyedQueue } from '../keyed-queue.js'
+import { RandomPool } from '../random-pool.js'
 import { refuseUnknownOptions } from './archive-options.js'
 import { syncFileSystem } from './file-system.js'
 import type { FileArchiveFs, FileArchiveHandle } from './file-system.js'
@@ -140,19 +141,11 @@ function errorCode (error: unknown): string | undefined {
 
 function noop (): void {}
 
-// Temp, holder and removal names carry 8 random bytes, drawn from a pool filled
-// 2 KiB at a time: one call into the CSPRNG per 256 names, not one per write.
-const namePool = Buffer.alloc(8 * 256)
-let nameOffset = namePool.length
+// Temp, holder and removal names carry 8 random bytes: one call into the CSPRNG per 256 names, not one per write.
+const names = new RandomPool(8, 256)
 
 function hex (): string {
-  if (nameOffset === namePool.length) {
-    randomFillSync(namePool)
-    nameOffset = 0
-  }
-  const text = namePool.toString('hex', nameOffset, nameOffset + 8)
-  nameOffset += 8
-  return text
+  return names.text('hex')
 }
 
 function systemError (code: string, syscall: string): Error {
