@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, hash, timingSafeEqual } from 'node:crypto'
+import { createCipheriv, createDecipheriv, hash } from 'node:crypto'
 
 // The two primitives of an iron token, HMAC-SHA256 and AES-256-CBC, computed
 // without building an OpenSSL context per token: building one (a Hmac, a
@@ -10,57 +10,83 @@ const SHA256_BYTES = 32
 /** The length of a SHA-256 digest written in unpadded base64url. */
 export const MAC_TEXT_LENGTH = 43
 
-/** Working memory for the HMAC input; grown for a longer text, never shrunk. */
-let inner = Buffer.alloc(4096)
-const outer = Buffer.alloc(SHA256_BLOCK + SHA256_BYTES)
-const given = Buffer.alloc(MAC_TEXT_LENGTH)
-const expected = Buffer.alloc(MAC_TEXT_LENGTH)
-
 /**
  * HMAC-SHA256 (RFC 2104) with one key, as two one-shot SHA-256 hashes:
- * `H((K ^ opad) || H((K ^ ipad) || text))`, with the key's two padded blocks
- * computed once. The same bytes as `createHmac('sha256', key)`.
+ * `H((K ^ opad) || H((K ^ ipad) || text))`. The same bytes as
+ * `createHmac('sha256', key)`. Each instance keeps its two inputs in buffers
+ * of its own that start with the key's padded block, written once, so a MAC
+ * only writes the text and the inner hash after them.
  */
 export class HmacSha256 {
-  readonly #inner: Buffer
-  readonly #outer: Buffer
+  /** `K ^ ipad`, then room for the text: grown for a longer text, never shrunk. */
+  #inner: Buffer
+  /** The start of `#inner` last hashed: an application's tokens are mostly of a few lengths, so the view is mostly reused. */
+  #innerView: Buffer
+  /** `K ^ opad`, then the inner hash. */
+  readonly #outer = Buffer.alloc(SHA256_BLOCK + SHA256_BYTES)
 
   /** @param key at most 64 bytes (iron's keys are 32) */
   constructor (key: Buffer) {
     this.#inner = Buffer.alloc(SHA256_BLOCK, 0x36)
-    this.#outer = Buffer.alloc(SHA256_BLOCK, 0x5c)
+    this.#outer.fill(0x5c, 0, SHA256_BLOCK)
     for (let i = 0; i < key.length; i++) {
       this.#inner[i] = (this.#inner[i] as number) ^ (key[i] as number)
       this.#outer[i] = (this.#outer[i] as number) ^ (key[i] as number)
     }
+    this.#innerView = this.#inner
   }
 
   /** The MAC of `text` (as UTF-8), in unpadded base64url. */
   digest (text: string): string {
+    let inner = this.#inner
     // UTF-8 takes at most three bytes per UTF-16 unit.
-    if (SHA256_BLOCK + text.length * 3 > inner.length) inner = Buffer.alloc(SHA256_BLOCK + text.length * 3)
-    this.#inner.copy(inner, 0)
+    if (SHA256_BLOCK + text.length * 3 > inner.length) {
+      const grown = Buffer.alloc(SHA256_BLOCK + text.length * 3)
+      inner.copy(grown, 0, 0, SHA256_BLOCK)
+      inner = this.#inner = grown
+    }
     const end = SHA256_BLOCK + inner.write(text, SHA256_BLOCK, 'utf8')
-    this.#outer.copy(outer, 0)
-    outer.write(hash('sha256', inner.subarray(0, end), 'binary'), SHA256_BLOCK, 'binary')
+    let view = this.#innerView
+    if (view.buffer !== inner.buffer || view.length !== end) view = this.#innerView = inner.subarray(0, end)
+    const outer = this.#outer
+    outer.write(hash('sha256', view, 'binary'), SHA256_BLOCK, 'binary')
     return hash('sha256', outer, 'base64url')
   }
 
   /**
-   * Whether `mac` is exactly the MAC of `text` as `digest` writes it, compared
-   * in constant time: one spelling only, as iron's own string comparison has it.
+   * Whether `mac` is exactly the MAC of `text` as `digest` writes it: one
+   * spelling only, as iron's own string comparison has it. Every character is
+   * compared, whatever the first difference, and the differences are OR-ed
+   * together without a branch on them, so the time taken tells nothing of
+   * where the two differ. The same guarantee as `crypto.timingSafeEqual`,
+   * without writing both texts into buffers first.
    */
   verify (text: string, mac: string): boolean {
     if (mac.length !== MAC_TEXT_LENGTH) return false
-    // A character outside ASCII takes more than one byte, so fewer than 43 fit: refused.
-    if (given.write(mac, 0, 'utf8') !== MAC_TEXT_LENGTH) return false
-    expected.write(this.digest(text), 0, 'latin1')
-    return timingSafeEqual(given, expected)
+    const expected = this.digest(text)
+    let difference = 0
+    for (let i = 0; i < MAC_TEXT_LENGTH; i++) difference |= mac.charCodeAt(i) ^ expected.charCodeAt(i)
+    return difference === 0
   }
 }
 
 /** Working memory for the plaintext being padded; grown for a longer text, never shrunk. */
 let plain = Buffer.alloc(4096)
+/** Working memory for the ciphertext being decrypted, and the view of it last handed out. */
+let cipherText = Buffer.alloc(4096)
+let cipherView = cipherText.subarray(0, 0)
+
+/**
+ * The bytes of a ciphertext written in base64url, decoded into working memory
+ * that the next call overwrites: valid until then, which is long enough for
+ * `AesCbc.decrypt` and `decryptOnce`. Decoded as leniently as `Buffer.from`.
+ */
+export function decodeCiphertext (text: string): Buffer {
+  if (text.length > cipherText.length) cipherText = Buffer.alloc(text.length)
+  const length = cipherText.write(text, 0, 'base64url')
+  if (cipherView.buffer !== cipherText.buffer || cipherView.length !== length) cipherView = cipherText.subarray(0, length)
+  return cipherView
+}
 
 /**
  * AES-256-CBC with PKCS#7 padding under one key, on one cipher and one
@@ -109,7 +135,7 @@ export class AesCbc {
     const chain = this.#encryptChain
     for (let i = 0; i < BLOCK; i++) plain[i] = (plain[i] as number) ^ (chain[i] as number) ^ (iv[i] as number)
     const encrypted = this.#cipher.update(plain.subarray(0, padded))
-    encrypted.copy(chain, 0, padded - BLOCK)
+    keepLastBlock(encrypted, padded, chain)
     return encrypted.toString('base64url')
   }
 
@@ -120,9 +146,14 @@ export class AesCbc {
     const decrypted = this.#decipher.update(encrypted)
     const chain = this.#decryptChain
     for (let i = 0; i < BLOCK; i++) decrypted[i] = (decrypted[i] as number) ^ (chain[i] as number) ^ (iv[i] as number)
-    encrypted.copy(chain, 0, length - BLOCK)
+    keepLastBlock(encrypted, length, chain)
     return unpad(decrypted)
   }
+}
+
+/** Copies the block of `bytes` that ends at `end` into `chain`; byte by byte, which costs less than the view `Buffer#copy` makes for it. */
+function keepLastBlock (bytes: Buffer, end: number, chain: Buffer): void {
+  for (let i = 0, from = end - BLOCK; i < BLOCK; i++) chain[i] = bytes[from + i] as number
 }
 
 /** The UTF-8 text of a decrypted buffer once its PKCS#7 padding is checked and dropped; undefined when the padding is wrong. */

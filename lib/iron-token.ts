@@ -1,7 +1,7 @@
 import { createHmac, pbkdf2Sync } from 'node:crypto'
 import { RandomPool } from './random-pool.js'
 import { RecentRing, printAt } from './recent-ring.js'
-import { AesCbc, decryptOnce, HmacSha256 } from './iron-crypto.js'
+import { AesCbc, decodeCiphertext, decryptOnce, HmacSha256 } from './iron-crypto.js'
 
 // The iron `Fe26.2` token with iron's default settings (the ones `iron-webcrypto`
 // uses): AES-256-CBC for the payload, HMAC-SHA256 over the rest, each key derived
@@ -67,11 +67,14 @@ function isWord (text: string, start: number, end: number): boolean {
 function expirationOf (text: string, start: number, end: number): number {
   if (start === end) return 0
   if (text.charCodeAt(start) === 48) return -1
+  let value = 0
   for (let i = start; i < end; i++) {
     const c = text.charCodeAt(i)
     if (c < 48 || c > 57) return -1
+    value = value * 10 + c - 48
   }
-  return Number(text.slice(start, end))
+  // Summed digit by digit, a number is exact up to 15 digits (years past 30,000 in ms); a longer one is read as Number reads it.
+  return end - start <= 15 ? value : Number(text.slice(start, end))
 }
 
 /** The memory a remembered token takes, roughly: two bytes a character of the token and of its JSON. */
@@ -168,7 +171,7 @@ export class IronSealer {
         // so its salts may join the derived-key cache.
         this.#remember(i, macSalt, macKey)
       }
-      const encrypted = Buffer.from(token.slice(ivEnd + 1, encryptedEnd), 'base64url')
+      const encrypted = decodeCiphertext(token.slice(ivEnd + 1, encryptedEnd))
       let json: string | undefined
       if (encSalt === keys.encSalt) {
         json = keys.aes.decrypt(encrypted, tokenIv)

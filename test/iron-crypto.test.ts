@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:crypto'
 import t from 'tap'
-import { AesCbc, decryptOnce, HmacSha256, MAC_TEXT_LENGTH } from '../lib/iron-crypto.js'
+import { AesCbc, decodeCiphertext, decryptOnce, HmacSha256, MAC_TEXT_LENGTH } from '../lib/iron-crypto.js'
 
 /** Plaintext lengths of every class: each block multiple from 0 to 5 blocks, one less and one more, then some long ones. */
 const LENGTHS = [
@@ -40,6 +40,19 @@ t.test('the HMAC is the one node:crypto computes, for texts of every length and 
     }
   }
   t.equal(new HmacSha256(keys[0]!).digest('').length, MAC_TEXT_LENGTH)
+})
+
+t.test('one HMAC gives the right MAC for texts whose lengths grow, shrink and repeat, and two HMACs do not share their input', async (t) => {
+  const key = randomBytes(32)
+  const mac = new HmacSha256(key)
+  const other = new HmacSha256(randomBytes(32))
+  // Past the first buffer, back to shorter texts, the same length twice with other texts, and the empty text.
+  const lengths = [300, 300, 20_000, 5, 300, 4097, 4097, 0, 1]
+  for (const [i, length] of lengths.entries()) {
+    const text = textOf(length, i)
+    other.digest(textOf(length + 7, i))
+    t.equal(mac.digest(text), createHmac('sha256', key).update(text, 'utf8').digest('base64url'), `text ${i + 1}, ${length} characters`)
+  }
 })
 
 t.test('a MAC verifies only in its own spelling, compared whole', async (t) => {
@@ -115,4 +128,14 @@ t.test('ciphertext of no whole blocks, or with wrong padding, decrypts to nothin
     t.equal(aes.decrypt(goodEncrypted, good.iv), good.text, 'the next ciphertext still decrypts')
   }
   t.equal(aes.decrypt(block(Array<number>(16).fill(16)), iv), 'a'.repeat(16), 'a whole block of padding is right')
+})
+
+t.test('a ciphertext decodes as Buffer.from decodes it, into memory the next one reuses', async (t) => {
+  const texts = [randomBytes(48), randomBytes(1024), randomBytes(16), randomBytes(9000), randomBytes(16), Buffer.alloc(0)].map((bytes) => bytes.toString('base64url'))
+  for (const text of texts) t.same(decodeCiphertext(text), Buffer.from(text, 'base64url'), `${text.length} characters`)
+  const first = decodeCiphertext(texts[0]!)
+  const copy = Buffer.from(first)
+  decodeCiphertext(texts[2]!)
+  t.notSame(first.subarray(0, 16), copy.subarray(0, 16), 'the next call overwrites what the last returned')
+  t.same(decodeCiphertext('AAAA*AAAA'), Buffer.from('AAAA*AAAA', 'base64url'), 'characters outside base64url are read as leniently')
 })

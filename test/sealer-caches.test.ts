@@ -1,7 +1,7 @@
 import t from 'tap'
 import { IronSealer } from '../lib/iron-token.js'
 import { OTHER_SECRET, SECRET } from './helpers/app.js'
-import { ironSeal, ironUnseal } from './helpers/iron.js'
+import { ironSeal, ironUnseal, withValidMac } from './helpers/iron.js'
 
 const JSON_TEXT = '{"c":1,"t":1,"d":{}}'
 
@@ -21,6 +21,18 @@ t.test('a token without an expiration never expires, remembered or not', async (
   const later = Date.now() + 10 * 365 * 24 * 3600 * 1000
   t.match(sealer.unseal(token, later), { json: JSON_TEXT, expiresAt: 0 })
   t.match(sealer.unseal(token, later), { json: JSON_TEXT, expiresAt: 0 })
+})
+
+t.test('an expiration is read as the number its digits write, at every length', async (t) => {
+  const sealer = new IronSealer([SECRET])
+  // 13 digits (today's times), 15 (the longest summed digit by digit), 16, and one past 2^53 that Number rounds.
+  for (const text of ['1767225600000', '999999999999999', '1000000000000001', '98765432109876543210']) {
+    const token = await ironSeal({ c: 1, t: 1, d: {} }, SECRET, { ttl: 1 })
+    const fields = token.split('*')
+    fields[5] = text
+    const forged = await withValidMac(fields)
+    t.match(sealer.unseal(forged, 0), { expiresAt: Number(text) }, `${text.length} digits`)
+  }
 })
 
 t.test('the remembered tokens are bounded: the oldest is forgotten and verified again when it comes back', async (t) => {
