@@ -51,8 +51,8 @@ interface Brought {
 
 const SINGLE: Readonly<Brought> = Object.freeze({ single: true, chunks: [], other: undefined, goneId: undefined })
 
-/** One unsealed token: its stored session, and whether an older secret sealed it. */
-interface Opened { payload: StoredSession, older: boolean }
+/** One unsealed token: its stored session, and whether it is best sealed again (`Unsealed.stale`). */
+interface Opened { payload: StoredSession, stale: boolean }
 
 /** A sealed token's JSON text: quick bound on its cookie's length, which base64 makes at least 4/3 as long. */
 function cannotFit (json: string, limit: number): boolean {
@@ -190,8 +190,8 @@ export class CookieMode implements SessionEngine {
     if (brought?.goneId !== undefined && opened.payload.p !== brought.goneId) {
       return this.#reject(session, 'the sealed cookie is older than the archived session it moved to, which is gone')
     }
-    // Sealed with an older secret: reseal with the current one in this response.
-    if (restoreSession(state, opened.payload, this.codec, session[kRequest].log) && (opened.older || touchedNow)) state.touched = true
+    // Sealed with an older secret, or with other salts: resealed with the current secret and its salts in this response.
+    if (restoreSession(state, opened.payload, this.codec, session[kRequest].log) && (opened.stale || touchedNow)) state.touched = true
   }
 
   #reject (session: Session, reason: string): void {
@@ -210,7 +210,7 @@ export class CookieMode implements SessionEngine {
     const expired = timedOut(payload, now, this.options)
     if (expired !== undefined) return expired
     if (this.#revocable && payload.r === undefined) return 'the seal names no revocation record'
-    return { payload, older: unsealed.secretIndex !== 0 }
+    return { payload, stale: unsealed.stale }
   }
 
   /** Revocable sessions: decodes the token now and refuses it when its record is gone. */

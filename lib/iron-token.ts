@@ -5,7 +5,7 @@ import { AesCbc, decodeCiphertext, decryptOnce, HmacSha256 } from './iron-crypto
 
 // The iron `Fe26.2` token with iron's default settings (the ones `iron-webcrypto`
 // uses): AES-256-CBC for the payload, HMAC-SHA256 over the rest, each key derived
-// with PBKDF2-SHA1 (1 iteration) from the secret and a 256-bit salt written as hex.
+// with PBKDF2-SHA1 (1 iteration) from the secret and a salt written as hex.
 //
 //   Fe26.2*<passwordId>*<encSalt>*<iv>*<ciphertext>*<expiresAt>*<macSalt>*<mac>
 //
@@ -13,8 +13,12 @@ import { AesCbc, decodeCiphertext, decryptOnce, HmacSha256 } from './iron-crypto
 // token, which costs two key derivations per seal and two per unseal. Here each
 // secret gets one pair of salts, derived from the secret itself, so every
 // instance that shares the secret derives the same keys once and reuses them;
-// every token still gets a fresh random IV. Tokens with other salts (sealed by
-// `iron-webcrypto`, say) are verified the slow way and their keys remembered
+// every token still gets a fresh random IV. The salts are 16 hex characters,
+// where iron's random ones are 64: a salt derived from the secret adds nothing
+// to the secret's own strength at any length (a guess of the secret gives its
+// salt too), so the longer ones would only make every cookie 96 bytes longer.
+// Tokens with other salts (sealed by `iron-webcrypto`, or by an earlier version
+// with 64-character salts) are verified the slow way and their keys remembered
 // once the MAC proves they came from a holder of the secret.
 
 const PREFIX = 'Fe26.2*'
@@ -22,6 +26,8 @@ const IV_BYTES = 16
 /** 16 bytes in unpadded base64url, as iron writes them. */
 const IV_TEXT_LENGTH = 22
 const KEY_BYTES = 32
+/** The length of the salts each secret seals with, in hex characters. */
+export const SALT_LENGTH = 16
 const DERIVED_KEYS_KEPT = 256
 
 function deriveKey (secret: string, salt: string): Buffer {
@@ -29,7 +35,7 @@ function deriveKey (secret: string, salt: string): Buffer {
 }
 
 function saltFor (secret: string, purpose: string): string {
-  return createHmac('sha256', secret).update(`fastify-sessions ${purpose} salt`).digest('hex')
+  return createHmac('sha256', secret).update(`fastify-sessions ${purpose} salt`).digest('hex').slice(0, SALT_LENGTH)
 }
 
 interface SecretKeys {
@@ -44,6 +50,12 @@ interface SecretKeys {
 export interface Unsealed {
   readonly json: string
   readonly secretIndex: number
+  /**
+   * Whether the token is best sealed again: an older secret sealed it, or it
+   * carries salts other than this secret's own, which cost a slower path on
+   * every read until it is.
+   */
+  readonly stale: boolean
   /** The token's own expiration (ms since the epoch), or 0 when it has none. */
   readonly expiresAt: number
 }
@@ -182,7 +194,7 @@ export class IronSealer {
       }
       // A valid MAC over ciphertext that does not decrypt: sealed with our
       // secret but not as iron does it. Foreign, like any other bad token.
-      return json === undefined ? undefined : { json, secretIndex: i, expiresAt }
+      return json === undefined ? undefined : { json, secretIndex: i, expiresAt, stale: i !== 0 || macSalt !== keys.macSalt || encSalt !== keys.encSalt }
     }
     return undefined
   }

@@ -292,7 +292,7 @@ const PEER_OPTIONS: ReadonlyMap<string, PeerOption> = new Map<string, PeerOption
   }],
   ['salt', {
     from: ['@fastify/secure-session', '@mgcrea/fastify-session'],
-    advice: 'no salt is needed: secret is used as it is, and each seal draws salts of its own'
+    advice: 'no salt is needed: secret is used as it is, and the salts each token carries are derived from it'
   }],
   ['sessionName', {
     from: ['@fastify/secure-session'],

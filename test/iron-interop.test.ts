@@ -1,7 +1,7 @@
-import { createCipheriv, pbkdf2Sync } from 'node:crypto'
+import { createCipheriv, createHmac, pbkdf2Sync } from 'node:crypto'
 import { defaults } from 'iron-webcrypto'
 import t from 'tap'
-import { IronSealer } from '../lib/iron-token.js'
+import { IronSealer, SALT_LENGTH } from '../lib/iron-token.js'
 import { addSessionRoutes, buildApp, cookieValue, OTHER_SECRET, SECRET } from './helpers/app.js'
 import { ironSeal, ironUnseal, sessionPayload, tokenFields, withValidMac } from './helpers/iron.js'
 
@@ -92,6 +92,32 @@ t.test('for every length class, tokens the sealer writes unseal with iron-webcry
     t.match(sealer.unseal(sameSalts, now), { json: theirs }, `${length} bytes: and its token with the sealer's own salts`)
     t.match(sealer.unseal(token, now), { json: ours }, 'the sealer reads its own token after those')
   }
+})
+
+t.test('each secret seals with one pair of short salts derived from it; tokens with the 64-character salts of before still unseal', async (t) => {
+  const now = Date.now()
+  const fields = tokenFields(new IronSealer([SECRET]).seal('{}', now + 60_000))
+  t.equal(SALT_LENGTH, 16)
+  t.match(fields[2], /^[0-9a-f]{16}$/, 'the encryption salt: 16 hex characters')
+  t.match(fields[6], /^[0-9a-f]{16}$/, 'the integrity salt too')
+  t.not(fields[2], fields[6], 'one salt per purpose')
+  const again = tokenFields(new IronSealer([SECRET]).seal('{}', now + 60_000))
+  t.same([again[2], again[6]], [fields[2], fields[6]], 'every instance with the secret derives the same salts')
+  const other = tokenFields(new IronSealer([OTHER_SECRET]).seal('{}', now + 60_000))
+  t.not(other[2], fields[2], 'another secret, other salts')
+  t.same(await ironUnseal(new IronSealer([SECRET]).seal('{"c":1}', now + 60_000)), { c: 1 }, 'iron-webcrypto reads the short salts')
+
+  // What the sealer wrote before its salts were shortened: the whole hex HMAC of each purpose.
+  const longSalt = (purpose: string): string => createHmac('sha256', SECRET).update(`fastify-sessions ${purpose} salt`).digest('hex')
+  // iron-webcrypto takes a fixed salt (its generateKey option) though its seal options do not name it.
+  const longSalts = {
+    encryption: { ...defaults.encryption, salt: longSalt('encryption') },
+    integrity: { ...defaults.integrity, salt: longSalt('integrity') }
+  }
+  const before = await ironSeal({ c: 2 }, SECRET, longSalts)
+  t.equal(tokenFields(before)[2]!.length, 64)
+  t.equal(tokenFields(before)[2]!.slice(0, SALT_LENGTH), fields[2], 'the short salt is the start of the long one')
+  t.match(new IronSealer([SECRET]).unseal(before, now), { json: '{"c":2}' }, 'a token with the long salts is accepted')
 })
 
 const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'

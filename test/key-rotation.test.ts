@@ -1,6 +1,6 @@
 import t from 'tap'
 import { addSessionRoutes, buildApp, cookieValue, LogCapture, OTHER_SECRET, SECRET, setCookies } from './helpers/app.js'
-import { ironSeal, ironUnseal, sessionPayload } from './helpers/iron.js'
+import { ironSeal, ironUnseal, sessionPayload, tokenFields } from './helpers/iron.js'
 
 const NEW_SECRET = SECRET
 const OLD_SECRET = OTHER_SECRET
@@ -32,6 +32,24 @@ t.test('a token iron-webcrypto sealed with an older secret is accepted and resea
   const response = await app.inject({ url: '/read', cookies: { session: token } })
   t.same(response.json(), { isNew: false, user: 'grace' })
   t.match(await ironUnseal(cookieValue(response)!, NEW_SECRET), { d: { user: 'grace' } })
+})
+
+t.test('a token with salts other than the secret\'s own is accepted and resealed once with the secret\'s own salts', async (t) => {
+  const app = await buildApp(t)
+  addSessionRoutes(app)
+  const own = tokenFields(cookieValue(await app.inject('/write?user=ada'))!)
+  // iron-webcrypto's random salts, as any iron token has them.
+  const token = await ironSeal(sessionPayload({ user: 'grace' }))
+  t.not(tokenFields(token)[2], own[2])
+  const response = await app.inject({ url: '/read', cookies: { session: token } })
+  t.same(response.json(), { isNew: false, user: 'grace' })
+  t.equal(setCookies(response).length, 1, 'a read re-issues the cookie')
+  const resealed = cookieValue(response)!
+  t.same([tokenFields(resealed)[2], tokenFields(resealed)[6]], [own[2], own[6]], 'with the secret\'s own salts')
+  t.match(await ironUnseal(resealed), { d: { user: 'grace' } }, 'the same session')
+  const again = await app.inject({ url: '/read', cookies: { session: resealed } })
+  t.same(again.json(), { isNew: false, user: 'grace' })
+  t.same(setCookies(again), [], 'and it is not re-issued again')
 })
 
 t.test('once the old secret is dropped, its cookies are fresh sessions', async (t) => {

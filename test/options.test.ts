@@ -3,7 +3,7 @@ import t, { type Test } from 'tap'
 import { MemoryArchive, fastifySessions, type FastifySessionsOptions } from '../lib/index.js'
 import { resolveOptions } from '../lib/options.js'
 import { addSessionRoutes, buildApp, LogCapture, SECRET, setCookies } from './helpers/app.js'
-import { ironSeal, ironUnseal, sessionPayload } from './helpers/iron.js'
+import { ironSeal, ironUnseal, pluginSeal, sessionPayload } from './helpers/iron.js'
 
 async function registrationError (t: Test, options: unknown): Promise<unknown> {
   const app = Fastify()
@@ -156,7 +156,7 @@ t.test('the defaults: the mode is cookie and rolling is off', async (t) => {
   addSessionRoutes(app)
   app.get('/mode', async (request) => ({ mode: request.session.mode }))
   t.same((await app.inject('/mode')).json(), { mode: 'cookie' })
-  const token = await ironSeal(sessionPayload({ user: 'ada' }))
+  const token = pluginSeal(sessionPayload({ user: 'ada' }))
   const read = await app.inject({ url: '/read', cookies: { session: token } })
   t.same(read.json(), { isNew: false, user: 'ada' })
   t.same(setCookies(read), [], 'a read re-issues nothing')
