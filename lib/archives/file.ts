@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { constants, existsSync } from 'node:fs'
+import { constants, existsSync, readFileSync } from 'node:fs'
 import type { Stats } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -50,9 +50,10 @@ export interface FileArchiveOptions {
   maxNewSessions?: number
   /**
    * How many values read or written recently are kept in memory at most. A
-   * kept value is returned after one `lstat` shows its file unchanged (same
-   * inode, size, times and a single name), so writes by other processes are
-   * always seen; `compareAndSet` checks its expected value the same way.
+   * kept value is returned after one `fstat` (of its file held open, see
+   * `readCacheOpenFiles`) or `lstat` (of its path) shows its file unchanged
+   * (same inode, size, times and a single name), so writes by other processes
+   * are always seen; `compareAndSet` checks its expected value the same way.
    * `0` keeps none.
    * @default 10_000
    */
@@ -66,6 +67,15 @@ export interface FileArchiveOptions {
   /** A value larger than this (in bytes) is never kept in the read cache. @default 64 * 1024 */
   readCacheMaxValueBytes?: number
   /**
+   * For how many of the kept values the file stays open, so that showing it
+   * unchanged is one `fstat` of the open file instead of an `lstat` of its
+   * path, which looks up every directory on the way. A file renamed over or
+   * removed, by any process, has no name left, which `fstat` shows. The
+   * values read or written last keep theirs; `0` keeps no file open.
+   * @default the lesser of readCacheSize and an eighth of the files this process may open (`/proc/self/limits`; of 1024 where it cannot be read), for each archive
+   */
+  readCacheOpenFiles?: number
+  /**
    * The file system calls to make. The default makes a request's calls
    * synchronously: on a local disk each takes a few microseconds, where a
    * round trip through libuv's thread pool costs tens of microseconds of CPU.
@@ -77,7 +87,7 @@ export interface FileArchiveOptions {
   fs?: FileArchiveFs
 }
 
-const FILE_ARCHIVE_OPTIONS = ['dir', 'sweepIntervalMs', 'maxSessions', 'maxNewSessions', 'readCacheSize', 'readCacheBytes', 'readCacheMaxValueBytes', 'fs']
+const FILE_ARCHIVE_OPTIONS = ['dir', 'sweepIntervalMs', 'maxSessions', 'maxNewSessions', 'readCacheSize', 'readCacheBytes', 'readCacheMaxValueBytes', 'readCacheOpenFiles', 'fs']
 const DOMAIN = /^[A-Za-z0-9_-]{8,128}$/
 const KEY = /^[A-Za-z0-9_-]{1,64}$/
 const KEY_FILE = /^[A-Za-z0-9_-]{1,64}\.json$/
@@ -135,6 +145,21 @@ const UID = process.getuid?.()
 /* c8 ignore next: every Linux has it */
 const FD_DIR = existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined
 
+/**
+ * How many files a process may open, from the text of `/proc/<pid>/limits`
+ * (Node raises its soft limit to the hard one at start-up); 1024 where the
+ * text does not say.
+ */
+export function openFileLimitOf (limits: string | undefined): number {
+  const limit = /^Max open files +(\S+)/m.exec(limits ?? '')?.[1]
+  if (limit === 'unlimited') return Infinity
+  const files = Number(limit)
+  return Number.isSafeInteger(files) && files > 0 ? files : 1024
+}
+
+/* c8 ignore next: every Linux has it */
+const OPEN_FILE_LIMIT = openFileLimitOf(existsSync('/proc/self/limits') ? readFileSync('/proc/self/limits', 'utf8') : undefined)
+
 function errorCode (error: unknown): string | undefined {
   return (error as { code?: string } | null)?.code
 }
@@ -184,6 +209,8 @@ interface CachedRead {
   readonly size: number
   readonly mtimeMs: number
   readonly ctimeMs: number
+  /** That version of the file, held open; `undefined` when it is checked through its path. */
+  handle: FileArchiveHandle | undefined
 }
 
 type FileStats = Pick<Stats, 'ino' | 'size' | 'mtimeMs' | 'ctimeMs' | 'nlink'>
@@ -293,10 +320,12 @@ interface Holder {
  *   (ext4 up to 65,000, XFS, tmpfs), give or take one per process creating
  *   at the same moment; elsewhere it is the last sweep's count plus this
  *   process's changes. The quota of new domains is kept per process.
- * - A hot read (a value in the read cache) is one `lstat`; the first read of
- *   a new domain adds one `fchmod`. A write keeps its value in the cache, so
- *   the reads and the `compareAndSet` of the next save of that session each
- *   cost one `lstat` too. By default the calls are synchronous (see `fs`).
+ * - A hot read (a value in the read cache) is one `fstat` of the file it
+ *   holds open (an `lstat` of its path beyond `readCacheOpenFiles`); the
+ *   first read of a new domain adds one `fchmod`. A write keeps its value,
+ *   and its file open, in the cache, so the reads and the `compareAndSet` of
+ *   the next save of that session each cost one `fstat` too. By default the
+ *   calls are synchronous (see `fs`).
  * - A full disk is `FST_SESSION_ARCHIVE_FULL`, a permission problem
  *   `FST_SESSION_ARCHIVE_DENIED`, anything else `FST_SESSION_ARCHIVE_IO`,
  *   each with the system error's code and syscall (never its path) as `cause`.
@@ -319,6 +348,9 @@ export class FileArchive implements Archive {
   readonly #readCacheSize: number
   readonly #readCacheBytes: number
   readonly #readCacheMaxValueBytes: number
+  readonly #readCacheOpenFiles: number
+  /** The files of the kept values whose file is held open, in the order they were kept. */
+  readonly #openReads = new Set<string>()
   readonly #maxSessions: number
   readonly #maxNewSessions: number
   /** The new domains this process knows of (its own, and those the sweep found), oldest first. */
@@ -338,6 +370,7 @@ export class FileArchive implements Archive {
       readCacheSize = 10_000,
       readCacheBytes = 8 * 1024 * 1024,
       readCacheMaxValueBytes = 64 * 1024,
+      readCacheOpenFiles = Math.min(readCacheSize, Math.floor(OPEN_FILE_LIMIT / 8)),
       fs = syncFileSystem
     } = options
     if (typeof dir !== 'string' || dir === '') {
@@ -352,7 +385,7 @@ export class FileArchive implements Archive {
     if (!Number.isSafeInteger(maxNewSessions) || maxNewSessions < 1 || maxNewSessions > maxSessions) {
       throw new FST_SESSION_INVALID_OPTION('maxNewSessions', 'must be a positive integer no larger than maxSessions')
     }
-    for (const [option, value] of Object.entries({ readCacheSize, readCacheBytes, readCacheMaxValueBytes })) {
+    for (const [option, value] of Object.entries({ readCacheSize, readCacheBytes, readCacheMaxValueBytes, readCacheOpenFiles })) {
       if (!Number.isSafeInteger(value) || value < 0) throw new FST_SESSION_INVALID_OPTION(option, 'must be a whole number from 0')
     }
     this.#maxSessions = maxSessions
@@ -360,6 +393,7 @@ export class FileArchive implements Archive {
     this.#readCacheSize = readCacheSize
     this.#readCacheBytes = readCacheBytes
     this.#readCacheMaxValueBytes = readCacheMaxValueBytes
+    this.#readCacheOpenFiles = readCacheOpenFiles
     this.#dir = path.resolve(dir)
     this.#fs = fs
     this.#timer = sweepIntervalMs === 0
@@ -503,10 +537,15 @@ export class FileArchive implements Archive {
     return this.#sweeping
   }
 
-  /** Stops the periodic sweep and waits for a running one; the sessions' files stay, the unused lock holders go. */
+  /**
+   * Stops the periodic sweep and waits for a running one; the sessions' files
+   * stay, the unused lock holders go, and the read cache closes the files it
+   * holds open.
+   */
   async close (): Promise<void> {
     clearInterval(this.#timer)
     await this.#sweeping
+    for (const file of [...this.#openReads]) this.#closeKept(file)
     for (const holder of this.#holders.splice(0)) await this.#fs.unlink(holder.file).catch(noop)
   }
 
@@ -719,49 +758,66 @@ export class FileArchive implements Archive {
 
   /** The key's value; `undefined` when absent; the inode of its file when it expired. */
   async #read (domainDir: string, key: string, file: string): Promise<string | number | undefined> {
-    const cached = this.#reads.get(file)
-    if (cached !== undefined) {
-      // A file replaced by any writer has a new inode or new times: read it again.
-      const stats = await this.#fs.lstat(file).catch(noop)
-      if (stats !== undefined && sameFile(stats, cached) && stats.mtimeMs > Date.now()) return cached.value
-      this.#forget(file)
-    }
+    const kept = await this.#keptValue(file, file)
+    if (kept !== undefined) return kept
     if (!await this.#checkDir(false)) return undefined
     const open = await this.#openDomain(domainDir, false)
     if (open === undefined) return undefined
     let found: KeyRead | undefined
+    let remembered = false
     try {
-      found = await this.#readKey(open, key)
-      if (found?.value !== undefined && (open.stats.mode & NEW_MARK) !== 0) {
-        // Found: its browser came back, so it is established from now on.
-        await open.handle.chmod(0o700)
-        this.#newDomains.delete(path.basename(domainDir))
+      try {
+        found = await this.#readKey(open, key)
+        if (found?.value !== undefined && (open.stats.mode & NEW_MARK) !== 0) {
+          // Found: its browser came back, so it is established from now on.
+          await open.handle.chmod(0o700)
+          this.#newDomains.delete(path.basename(domainDir))
+        }
+      } finally {
+        await open.handle.close()
       }
+      if (found === undefined) return undefined
+      if (found.value === undefined) return found.stats.ino
+      remembered = this.#remember(file, found.stats, found.value, found.handle)
+      return found.value
     } finally {
-      await open.handle.close()
+      if (found !== undefined && !remembered) await found.handle.close()
     }
-    if (found === undefined) return undefined
-    if (found.value === undefined) return found.stats.ino
-    this.#remember(file, found.stats, found.value)
-    return found.value
   }
 
   /**
    * The live value of a key, through the domain's handle; `undefined` when
-   * absent or expired. A value in the read cache costs one `lstat`, which
-   * shows its file unchanged, as `get` checks it.
+   * absent or expired. A value in the read cache is checked as `get` checks it.
    */
   async #readIn (open: OpenDomain, key: string, file: string): Promise<string | undefined> {
-    const cached = this.#reads.get(file)
-    if (cached !== undefined) {
-      const stats = await this.#fs.lstat(path.join(open.inside, `${key}.json`)).catch(noop)
-      if (stats !== undefined && sameFile(stats, cached) && stats.mtimeMs > Date.now()) return cached.value
-      this.#forget(file)
-    }
-    return (await this.#readKey(open, key))?.value
+    const at = path.join(open.inside, `${key}.json`)
+    const kept = await this.#keptValue(file, at)
+    if (kept !== undefined) return kept
+    const found = await this.#readKey(open, key)
+    await found?.handle.close()
+    return found?.value
   }
 
-  /** A key file's stats and, unless it expired, its value; `undefined` when there is no trusted key file. */
+  /**
+   * The value kept for `file`, if the file it came from is still the key's,
+   * unchanged and live; otherwise it is forgotten. A file replaced or removed
+   * by any writer has a new inode, new times, or (held open) no name left.
+   * `at` reaches the file when it is not held open.
+   */
+  async #keptValue (file: string, at: string): Promise<string | undefined> {
+    const cached = this.#reads.get(file)
+    if (cached === undefined) return undefined
+    const stats = await (cached.handle === undefined ? this.#fs.lstat(at) : cached.handle.stat()).catch(noop)
+    if (stats !== undefined && sameFile(stats, cached) && stats.mtimeMs > Date.now()) return cached.value
+    this.#forget(file)
+    return undefined
+  }
+
+  /**
+   * A key file's stats and, unless it expired, its value, with the file still
+   * open: the caller keeps it or closes it. `undefined` when there is no
+   * trusted key file.
+   */
   async #readKey (open: OpenDomain, key: string): Promise<KeyRead | undefined> {
     let handle: FileArchiveHandle
     try {
@@ -770,13 +826,14 @@ export class FileArchive implements Archive {
       if (ABSENT.has(errorCode(error) as string)) return undefined
       throw error
     }
+    let found: KeyRead | undefined
     try {
       const stats = await handle.stat()
       if (!trustedFile(stats)) return undefined
-      if (stats.mtimeMs <= Date.now()) return { stats, value: undefined }
-      return { stats, value: await handle.readFile('utf8') }
+      found = { stats, handle, value: stats.mtimeMs <= Date.now() ? undefined : await handle.readFile('utf8') }
+      return found
     } finally {
-      await handle.close()
+      if (found === undefined) await handle.close()
     }
   }
 
@@ -797,20 +854,43 @@ export class FileArchive implements Archive {
     }, undefined)
   }
 
-  #remember (file: string, stats: FileStats, value: string): void {
-    if (this.#readCacheSize === 0 || stats.size > this.#readCacheMaxValueBytes || stats.size > this.#readCacheBytes) return
+  /**
+   * Keeps a value read from or written to `file`, whose stats and open handle
+   * are given. Whether it took the handle (to hold open); if not, the caller
+   * closes it. The values kept longest make room, and the files held open
+   * longest are closed first.
+   */
+  #remember (file: string, stats: FileStats, value: string, handle: FileArchiveHandle): boolean {
+    this.#forget(file)
+    if (this.#readCacheSize === 0 || stats.size > this.#readCacheMaxValueBytes || stats.size > this.#readCacheBytes) return false
     while (this.#reads.size >= this.#readCacheSize || this.#readBytes + stats.size > this.#readCacheBytes) {
       this.#forget(this.#reads.keys().next().value as string)
     }
-    this.#reads.set(file, { value, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs })
+    const holds = this.#readCacheOpenFiles > 0
+    if (holds && this.#openReads.size >= this.#readCacheOpenFiles) this.#closeKept(this.#openReads.values().next().value as string)
+    this.#reads.set(file, { value, ino: stats.ino, size: stats.size, mtimeMs: stats.mtimeMs, ctimeMs: stats.ctimeMs, handle: holds ? handle : undefined })
     this.#readBytes += stats.size
+    if (holds) this.#openReads.add(file)
+    return holds
   }
 
   #forget (file: string): void {
     const cached = this.#reads.get(file)
     if (cached === undefined) return
+    this.#closeKept(file)
     this.#reads.delete(file)
     this.#readBytes -= cached.size
+  }
+
+  /** Closes the file a kept value holds open; the value stays, checked through its path from now on. */
+  #closeKept (file: string): void {
+    const cached = this.#reads.get(file) as CachedRead
+    const handle = cached.handle
+    if (handle === undefined) return
+    cached.handle = undefined
+    this.#openReads.delete(file)
+    // A close that fails has nothing left to do: the descriptor is released either way.
+    handle.close().catch(noop)
   }
 
   /**
@@ -826,20 +906,21 @@ export class FileArchive implements Archive {
     const handle = await this.#fs.open(temp, WRITE_FLAGS, 0o600)
     this.#forget(file)
     let renamed = false
+    let remembered = false
     try {
       await handle.writeFile(value)
       await handle.utimes(mtime, mtime)
       await this.#fs.rename(temp, path.join(open.inside, `${key}.json`))
       renamed = true
       // A new domain's first `get` must read through its directory, which clears the mark.
-      if ((open.stats.mode & NEW_MARK) === 0) this.#remember(file, await handle.stat(), value)
+      if ((open.stats.mode & NEW_MARK) === 0) remembered = this.#remember(file, await handle.stat(), value, handle)
     } catch (error) {
       // After the rename the value is stored: only the cache missed it.
       if (renamed) return
       await this.#fs.unlink(temp).catch(noop)
       throw error
     } finally {
-      await handle.close()
+      if (!remembered) await handle.close()
     }
   }
 
@@ -1073,6 +1154,8 @@ interface KeyRead {
   readonly stats: Stats
   /** `undefined`: the key expired. */
   readonly value: string | undefined
+  /** The key file, still open. */
+  readonly handle: FileArchiveHandle
 }
 
 /** A key's expiry as its file's mtime, in seconds. */

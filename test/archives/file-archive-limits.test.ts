@@ -93,7 +93,7 @@ t.test('a new domain beyond maxSessions removes the oldest new one; only establi
 
 t.test('a domain is marked new on disk until a get finds it, which costs one fchmod once', async (t) => {
   const dir = path.join(await tempDir(t), 'sessions')
-  const calls = { chmod: 0, lstat: 0 }
+  const calls = { chmod: 0, lstat: 0, fstat: 0 }
   const fs: FileArchiveFs = {
     ...fsp,
     lstat: ((...args: Parameters<typeof fsp.lstat>) => { calls.lstat++; return fsp.lstat(...args) }) as FileArchiveFs['lstat'],
@@ -101,6 +101,7 @@ t.test('a domain is marked new on disk until a get finds it, which costs one fch
       const handle = await fsp.open(...args)
       return Object.assign(Object.create(handle) as typeof handle, {
         chmod: (mode: number) => { calls.chmod++; return handle.chmod(mode) },
+        stat: () => { calls.fstat++; return handle.stat() },
         close: () => handle.close()
       })
     }) as FileArchiveFs['open']
@@ -115,10 +116,11 @@ t.test('a domain is marked new on disk until a get finds it, which costs one fch
   t.equal(await archive.get(id, 'session'), 'w')
   t.equal(await mode(), 0o700, 'found by a get, it is established')
   t.equal(calls.chmod, 1, 'with one fchmod')
-  Object.assign(calls, { chmod: 0, lstat: 0 })
+  Object.assign(calls, { chmod: 0, lstat: 0, fstat: 0 })
   t.equal(await archive.get(id, 'session'), 'w')
-  t.same(calls, { chmod: 0, lstat: 1 }, 'a hot read of an established session is one lstat, as before')
+  t.same(calls, { chmod: 0, lstat: 0, fstat: 1 }, 'a hot read of an established session is one fstat of the file it holds open')
   const cold = new FileArchive({ dir, sweepIntervalMs: 0, fs })
+  t.teardown(() => cold.close())
   t.equal(await cold.get(id, 'session'), 'w')
   t.equal(calls.chmod, 0, 'a cold read of an established session marks nothing')
 })
@@ -273,6 +275,7 @@ t.test('the read cache keeps readCacheBytes of values at most, and never one ove
   await archive.get(a, 'session')
   t.equal(opened.length, 1, 'a third makes room by dropping the value read longest ago')
   const none = new FileArchive({ dir, sweepIntervalMs: 0, fs, readCacheBytes: 10 })
+  t.teardown(() => none.close())
   opened.length = 0
   await none.get(a, 'session')
   await none.get(a, 'session')
