@@ -1,7 +1,9 @@
+import { spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import * as fsp from 'node:fs/promises'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { fileURLToPath } from 'node:url'
 import t, { type Test } from 'tap'
 import { FileArchive, openFileLimitOf } from '../../lib/archives/file.js'
 import type { FileArchiveFs } from '../../lib/archives/file-system.js'
@@ -216,6 +218,36 @@ t.test('the limit of a file held open: a session directory moved away, not remov
   advanceClock(t, 61_000)
   await new FileArchive({ dir, sweepIntervalMs: 0 }).sweep()
   t.equal(await archive.get(halfRemoved, 'session'), undefined, 'the sweep removes what the removal left once it is a minute old, and it is gone')
+})
+
+// A process that may open 64 files: the archive holds 8 of them open by default.
+const limited = `
+import { readdirSync, readFileSync, readlinkSync } from 'node:fs'
+import { FileArchive } from ${JSON.stringify(new URL('../../dist/archives/file.js', import.meta.url).href)}
+const dir = process.argv[1]
+const archive = new FileArchive({ dir, sweepIntervalMs: 0 })
+for (let i = 0; i < 12; i++) {
+  const id = 'session-' + i
+  await archive.set(id, 'session', String(i), 60_000)
+  if (await archive.get(id, 'session') !== String(i)) throw new Error('not read back')
+}
+const held = readdirSync('/proc/self/fd').filter((fd) => { try { return readlinkSync('/proc/self/fd/' + fd).startsWith(dir + '/') } catch { return false } })
+const limit = /^Max open files +(\\S+)/m.exec(readFileSync('/proc/self/limits', 'utf8'))?.[1]
+console.log(JSON.stringify({ held: held.length, limit }))
+`
+
+t.test('by default an archive holds open an eighth of the files its process may open', async (t) => {
+  const dir = path.join(await tempDir(t), 'sessions')
+  const root = fileURLToPath(new URL('../..', import.meta.url))
+  const output = await new Promise<string>((resolve, reject) => {
+    let text = ''
+    // `ulimit -n` sets the soft and the hard limit, so Node cannot raise it.
+    const child = spawn('/bin/sh', ['-c', 'ulimit -n 64 && exec "$0" --input-type=module -e "$1" "$2"', process.execPath, limited, dir], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+    child.stdout.on('data', (chunk: Buffer) => { text += chunk.toString() })
+    child.on('error', reject)
+    child.on('close', (code) => { if (code === 0) resolve(text); else reject(new Error(`the child exited with ${code}`)) })
+  })
+  t.same(JSON.parse(output), { held: 8, limit: '64' })
 })
 
 t.test('how many files a process may open is read from /proc/self/limits', async (t) => {
