@@ -72,7 +72,7 @@ export interface FileArchiveOptions {
    * path, which looks up every directory on the way. A file renamed over or
    * removed, by any process, has no name left, which `fstat` shows. The
    * values read or written last keep theirs; `0` keeps no file open.
-   * @default the lesser of readCacheSize and an eighth of the files this process may open (`/proc/self/limits`; of 1024 where it cannot be read), for each archive
+   * @default the lesser of readCacheSize and an eighth of the files this process may open (`/proc/self/limits`; 0 where it cannot be read), for each archive
    */
   readCacheOpenFiles?: number
   /**
@@ -147,14 +147,15 @@ const FD_DIR = existsSync('/proc/self/fd') ? '/proc/self/fd' : undefined
 
 /**
  * How many files a process may open, from the text of `/proc/<pid>/limits`
- * (Node raises its soft limit to the hard one at start-up); 1024 where the
- * text does not say.
+ * (Node raises its soft limit to the hard one at start-up); 0 where there is
+ * no such text or it does not say (outside Linux), so that the read cache
+ * holds no file open where what `fstat` shows of a replaced file is untested.
  */
 export function openFileLimitOf (limits: string | undefined): number {
   const limit = /^Max open files +(\S+)/m.exec(limits ?? '')?.[1]
   if (limit === 'unlimited') return Infinity
   const files = Number(limit)
-  return Number.isSafeInteger(files) && files > 0 ? files : 1024
+  return Number.isSafeInteger(files) && files > 0 ? files : 0
 }
 
 /* c8 ignore next: every Linux has it */
