@@ -857,12 +857,12 @@ export class FileArchive implements Archive {
 
   /**
    * Keeps a value read from or written to `file`, whose stats and open handle
-   * are given. Whether it took the handle (to hold open); if not, the caller
-   * closes it. The values kept longest make room, and the files held open
-   * longest are closed first.
+   * are given; its callers, in the domain's queue, have forgotten what was
+   * kept for `file` before. Whether it took the handle (to hold open); if
+   * not, the caller closes it. The values kept longest make room, and the
+   * files held open longest are closed first.
    */
   #remember (file: string, stats: FileStats, value: string, handle: FileArchiveHandle): boolean {
-    this.#forget(file)
     if (this.#readCacheSize === 0 || stats.size > this.#readCacheMaxValueBytes || stats.size > this.#readCacheBytes) return false
     while (this.#reads.size >= this.#readCacheSize || this.#readBytes + stats.size > this.#readCacheBytes) {
       this.#forget(this.#reads.keys().next().value as string)
